@@ -1,7 +1,7 @@
 """One time step of each cell, forward and backward, on prepared weights.
 
-A kernel holds one layer-direction's weights in an internal gate order chosen for speed
-(the LSTM's three sigmoid gates contiguous: i, f, o, g). The layer loop (`rnn.py`) feeds it
+A kernel holds one layer-direction's weights, gate blocks in the canonical order. For speed the LSTM evaluates all four gates with one sigmoid: the candidate's
+pre-activation is doubled (`scale_inputs`) and tanh(a) = 2*sigmoid(2a) - 1. The layer loop (`rnn.py`) feeds it
     xp_t  (B, G*H)   the input projection of step t, biases already added
     hm    (G', B, Hout)  h_{t-1} after the recurrent mask; G' = 1 (one mask for all gates) or G
 and gets back the new state plus a cache for the backward step. Masks, padding and the
@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-_LSTM_INTERNAL = (0, 1, 3, 2)  # canonical i, f, g, o -> internal i, f, o, g
-
 
 def sigmoid_(a):
-    """In-place logistic function, 0.5 * tanh(a / 2) + 0.5 (stable for any a)."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
+    """In-place logistic function 1 / (1 + exp(-a)); exp overflow (a < -709) correctly gives 0,
+    so callers run under np.errstate(over="ignore")."""
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a += 1.0
+    np.reciprocal(a, out=a)
     return a
-
-
-def gate_permutation(order, hidden):
-    """Row indices that reorder gate blocks of size `hidden` into `order`."""
-    return np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in order])
 
 
 def _bias(b, size, dtype):
@@ -38,17 +32,18 @@ class LSTMKernel:
     def __init__(self, w, dtype):
         H = w.hidden_size
         self.H, self.hout = H, w.output_size
-        self.order = _LSTM_INTERNAL
-        perm = gate_permutation(self.order, H)
-        self.W = np.ascontiguousarray(w.W[perm])
-        self.R = np.ascontiguousarray(w.R[perm])
-        self.RT = np.ascontiguousarray(self.R.T)
-        bias = (_bias(w.b_x, 4 * H, dtype) + _bias(w.b_h, 4 * H, dtype))[perm]
+        self.W, self.R = w.W, w.R
+        self.RT = np.ascontiguousarray(w.R.T)
+        self.RT[:, 2 * H:3 * H] *= 2  # doubled candidate pre-activation, see module docstring
+        bias = _bias(w.b_x, 4 * H, dtype) + _bias(w.b_h, 4 * H, dtype)
         bias[H:2 * H] += w.forget_bias
         self.bias = bias
         self.peep = w.peephole  # rows i, f, o
         self.Wp = w.W_proj
         self.clip = w.cell_clip
+
+    def scale_inputs(self, xp):
+        xp[..., 2 * self.H:3 * self.H] *= 2
 
     def recurrent(self, hm):
         """hm (G', B, Hout) -> (B, 4H): each gate block uses its own masked h."""
@@ -64,11 +59,12 @@ class LSTMKernel:
         if self.peep is not None:
             a[:, :H] += self.peep[0] * c
             a[:, H:2 * H] += self.peep[1] * c
-            sigmoid_(a[:, :2 * H])
-        else:
             sigmoid_(a[:, :3 * H])
-        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
-        i, f, g = a[:, :H], a[:, H:2 * H], a[:, 3 * H:]
+        else:
+            sigmoid_(a)
+        i, f, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H]
+        g *= 2.0
+        g -= 1.0
         c_new = f * c
         c_new += i * g
         clipped = None
@@ -76,10 +72,10 @@ class LSTMKernel:
             clipped = np.abs(c_new) > self.clip
             np.clip(c_new, -self.clip, self.clip, out=c_new)
         if self.peep is not None:
-            a[:, 2 * H:3 * H] += self.peep[2] * c_new
-            sigmoid_(a[:, 2 * H:3 * H])
+            a[:, 3 * H:] += self.peep[2] * c_new
+            sigmoid_(a[:, 3 * H:])
         tc = np.tanh(c_new)
-        m = a[:, 2 * H:3 * H] * tc
+        m = a[:, 3 * H:] * tc
         h_new = m @ self.Wp.T if self.Wp is not None else m
         return h_new, c_new, (a, c, c_new, clipped, tc, m, hm)
 
@@ -87,14 +83,14 @@ class LSTMKernel:
         """Returns (dxp, drec, dhm, dh_direct, dc_prev); accumulates peephole/projection grads."""
         a, c_prev, c_new, clipped, tc, m, hm = cache
         H = self.H
-        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         if self.Wp is not None:
             grads["W_proj"] += dh_new.T @ m
             dm = dh_new @ self.Wp
         else:
             dm = dh_new
         da = np.empty_like(a)
-        da_i, da_f, da_o, da_g = da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H], da[:, 3 * H:]
+        da_i, da_f, da_g, da_o = da[:, :H], da[:, H:2 * H], da[:, 2 * H:3 * H], da[:, 3 * H:]
         np.multiply(dm * tc, o * (1 - o), out=da_o)
         dc = dc_new + dm * o * (1 - tc * tc)
         if self.peep is not None:
@@ -126,7 +122,6 @@ class GRUKernel:
     def __init__(self, w, dtype):
         H = w.hidden_size
         self.H = self.hout = H
-        self.order = (0, 1, 2)
         self.W, self.R = w.W, w.R
         self.RT = np.ascontiguousarray(w.R.T)
         self.reset_after = w.reset_after
@@ -137,6 +132,9 @@ class GRUKernel:
         if not self.reset_after:  # the candidate's recurrent bias sits outside r: fold it
             bias[2 * H:] += self.b_hn
         self.bias = bias
+
+    def scale_inputs(self, xp):
+        pass
 
     def _rec(self, hm, lo, hi):
         """Recurrent matmul for the gate blocks lo..hi-1."""

@@ -185,25 +185,30 @@ def _prepare(stack, x, h0, c0, masks, lengths, step_mask, padding, reverse, go_b
 
 # ----------------------------------------------------------------------------- one layer-direction
 
+def _matmul_t(a, m):
+    """(T, B, K) @ (K, N) as one 2-d matmul (NumPy would loop over T small matmuls)."""
+    return (a.reshape(-1, a.shape[-1]) @ m).reshape(a.shape[:-1] + (m.shape[-1],))
+
+
 def _input_projection(k, x, mx):
     """xm (T, G', B, I) masked inputs and xp (T, B, G*H) projections with biases."""
     if mx is None or mx.shape[1] == 1:
         xm = x if mx is None else x * mx[:, 0]
-        xp = xm @ k.W.T
+        xp = _matmul_t(xm, k.W.T)
         xm = xm[:, None]
     else:
-        mx = mx[:, list(k.order)]
         xm = x[:, None] * mx
         H = k.H
-        xp = np.concatenate([xm[:, g] @ k.W[g * H:(g + 1) * H].T for g in range(k.gates)], axis=-1)
+        xp = np.concatenate([_matmul_t(xm[:, g], k.W[g * H:(g + 1) * H].T) for g in range(k.gates)], axis=-1)
     xp += k.bias
+    k.scale_inputs(xp)
     return xm, xp
 
 
 def _layer_forward(k, x, h, c, m, valid, policy, reverse, keep):
     steps, batch, _ = x.shape
     xm, xp = _input_projection(k, x, m["input"])
-    mh = None if m["recurrent"] is None else m["recurrent"][:, list(k.order) if m["recurrent"].shape[1] > 1 else [0]]
+    mh = m["recurrent"]
     msh, msc = m["state_h"], m["state_c"]
     y = np.empty((steps, batch, k.hout), dtype=x.dtype)
     po = np.zeros((batch, k.hout), dtype=x.dtype) if policy == "repeat_output" else None
@@ -232,7 +237,7 @@ def _layer_forward(k, x, h, c, m, valid, policy, reverse, keep):
 
 
 def _layer_backward(k, w, fw, dy, dh, dc, policy):
-    """BPTT through one layer-direction. Returns dx, dh0, dc0 and weight grads (canonical order)."""
+    """BPTT through one layer-direction. Returns dx, dh0, dc0 and the weight grads."""
     m = fw["masks"]
     steps, batch, _ = dy.shape
     H, dtype = k.H, dy.dtype
@@ -270,18 +275,18 @@ def _layer_backward(k, w, fw, dy, dh, dc, policy):
         dh = dh_carry + dh_rec if dh_direct is None else dh_carry + dh_rec + dh_direct
         if dc is not None:
             dc = dc_prev if dc_carry is None else dc_carry + dc_prev
-    # weight gradients, internal gate order
+    # weight gradients
     xm = fw["xm"]
     if xm.shape[1] == 1:
         dW = dxp.reshape(-1, dxp.shape[-1]).T @ xm[:, 0].reshape(-1, xm.shape[-1])
-        dx = dxp @ k.W
+        dx = _matmul_t(dxp, k.W)
         if m["input"] is not None:
             dx = dx * m["input"][:, 0]
     else:
         blocks = [dxp[..., g * H:(g + 1) * H] for g in range(k.gates)]
         dW = np.concatenate([b.reshape(-1, H).T @ xm[:, g].reshape(-1, xm.shape[-1]) for g, b in enumerate(blocks)])
-        mx = m["input"][:, list(k.order)]
-        dx = sum((b @ k.W[g * H:(g + 1) * H]) * mx[:, g] for g, b in enumerate(blocks))
+        mx = m["input"]
+        dx = sum(_matmul_t(b, k.W[g * H:(g + 1) * H]) * mx[:, g] for g, b in enumerate(blocks))
     rec = np.stack(rec_in)  # (T, G', B, Hout)
     if rec.shape[1] == 1:
         dR = drec.reshape(-1, drec.shape[-1]).T @ rec[:, 0].reshape(-1, rec.shape[-1])
@@ -290,21 +295,20 @@ def _layer_backward(k, w, fw, dy, dh, dc, policy):
                              for g in range(k.gates)])
     db_x = dxp.sum((0, 1))
     db_h = drec.sum((0, 1))
-    inv = np.argsort(_gate_rows(k))
-    dW, dR, db_x, db_h = dW[inv], dR[inv], db_x[inv], db_h[inv]
     fields = dict(W=dW, R=dR, b_x=db_x if w.b_x is not None else None, b_h=db_h if w.b_h is not None else None)
     if w.cell == "lstm":
         fields.update(peephole=grads["peephole"], W_proj=grads["W_proj"])
     return dx, dh, dc, replace(w, **fields)
 
 
-def _gate_rows(k):
-    return np.concatenate([np.arange(g * k.H, (g + 1) * k.H) for g in k.order])
-
-
 # ----------------------------------------------------------------------------- stacks
 
 def _forward(p, keep):
+    with np.errstate(over="ignore"):  # sigmoid's exp(-a) overflows to inf -> exactly 0, as it should
+        return _forward_stack(p, keep)
+
+
+def _forward_stack(p, keep):
     x, D = p["x"], len(p["stack"][0])
     hs, cs, tapes = [], [], []
     for l, row in enumerate(p["stack"]):
