@@ -33,7 +33,7 @@ class LSTMKernel:
         H = w.hidden_size
         self.H, self.hout = H, w.output_size
         self.W, self.R = w.W, w.R
-        self.RT = np.ascontiguousarray(w.R.T)
+        self.RT = np.array(w.R.T, order="C")  # a copy: scaled in place below
         self.RT[:, 2 * H:3 * H] *= 2  # doubled candidate pre-activation, see module docstring
         bias = _bias(w.b_x, 4 * H, dtype) + _bias(w.b_h, 4 * H, dtype)
         bias[H:2 * H] += w.forget_bias
