@@ -85,7 +85,7 @@ from ._checks import as_float_array, check_choice, check_optional_scalar
 from .params import GRUWeights, LSTMWeights
 
 __all__ = [
-    "LAYOUTS", "Layout", "torch_suffix",
+    "LAYOUTS", "Layout", "get_layout", "reorder_gates", "torch_suffix",
     "from_torch_lstm", "to_torch_lstm", "from_torch_gru", "to_torch_gru",
     "from_keras_lstm", "to_keras_lstm", "from_keras_gru", "to_keras_gru",
     "from_tf_keras_lstm", "to_tf_keras_lstm", "from_tf_keras_gru", "to_tf_keras_gru",
@@ -726,3 +726,24 @@ LAYOUTS = {
     "nnx_optimized_lstm": Layout(from_nnx_optimized_lstm, to_nnx_optimized_lstm, "lstm"),
     "nnx_gru": Layout(from_nnx_gru, to_nnx_gru, "gru"),
 }
+
+
+def get_layout(name):
+    """The `Layout` called `name`; ValueError listing the known names otherwise."""
+    return LAYOUTS[check_choice("layout", name, LAYOUTS)]
+
+
+def reorder_gates(a, source, target, axis=0):
+    """Reorder the gate blocks of `a` along `axis` from `source` order to `target` order.
+
+    Orders are strings of gate letters, e.g. ``reorder_gates(W, "icfo", "ifco")`` (BlockLSTM
+    to Keras). Both must name the same gates; the axis must split into that many equal blocks."""
+    for name, order in (("source", source), ("target", target)):
+        if not isinstance(order, str) or len(set(order)) != len(order) or not order:
+            raise ValueError(f"{name}: expected a string of distinct gate letters, got {order!r}")
+    if sorted(source) != sorted(target):
+        raise ValueError(f"target: gate order {target!r} names other gates than source {source!r}")
+    a = np.asarray(a)
+    if not -a.ndim <= axis < a.ndim or a.shape[axis] % len(source):
+        raise ValueError(f"a: axis {axis} of shape {a.shape} does not split into {len(source)} gate blocks")
+    return _blocks(a, tuple(source.index(g) for g in target), axis=axis)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import reference as ref
+from reference import layouts
 
 RNG = np.random.default_rng(0)
 LSTM = ref.random_lstm(RNG, 3, 2)
@@ -86,7 +87,18 @@ CASES = [
     ("pack zero length", lambda: ref.pack(X, [0, 2]), "lengths"),
     ("pack enforce_sorted unsorted", lambda: ref.pack(X, [1, 3], enforce_sorted=True), "lengths"),
     ("pack x rank", lambda: ref.pack(np.ones(3), [1]), "x"),
+    ("unknown layout", lambda: layouts.get_layout("caffe_lstm"), "layout"),
+    ("gate order other gates", lambda: layouts.reorder_gates(np.ones(8), "ifgo", "ifco"), "target"),
+    ("gate order repeated", lambda: layouts.reorder_gates(np.ones(8), "iigo", "ifgo"), "source"),
+    ("gate blocks uneven", lambda: layouts.reorder_gates(np.ones(6), "ifgo", "ifog"), "a"),
 ]
+
+
+def test_reorder_gates_agrees_with_the_converters():
+    w = ref.random_lstm(np.random.default_rng(1), 3, 2)
+    block = layouts.to_block_lstm(w, dtype=np.float64)["w"][:3]   # (I, 4H), blocks i c f o
+    keras = layouts.to_keras_lstm(w)["kernel"]                    # (I, 4H), blocks i f c o
+    np.testing.assert_array_equal(layouts.reorder_gates(block, "icfo", "ifco", axis=1), keras)
 
 
 @pytest.mark.parametrize("call,name", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
