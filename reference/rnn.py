@@ -236,6 +236,26 @@ def _layer_forward(k, x, h, c, m, valid, policy, reverse, keep):
     return y, h, c, dict(tape=tape, xm=xm, mh=mh, masks=m)
 
 
+def _gate_products(d, inputs, gates, H):
+    """sum over steps and rows of d_g^T @ inputs_g for each gate block g -> (G*H, N).
+
+    d (T, B, G*H); inputs (T, G', B, N) with G' = 1 (shared by all gates) or G."""
+    if inputs.shape[1] == 1:
+        return d.reshape(-1, d.shape[-1]).T @ inputs[:, 0].reshape(-1, inputs.shape[-1])
+    return np.concatenate([d[..., g * H:(g + 1) * H].reshape(-1, H).T @ inputs[:, g].reshape(-1, inputs.shape[-1])
+                           for g in range(gates)])
+
+
+def _input_backward(k, dxp, mx):
+    """dx from the gradient of the input projections, through the input mask."""
+    if mx is None:
+        return _matmul_t(dxp, k.W)
+    if mx.shape[1] == 1:
+        return _matmul_t(dxp, k.W) * mx[:, 0]
+    H = k.H
+    return sum(_matmul_t(dxp[..., g * H:(g + 1) * H], k.W[g * H:(g + 1) * H]) * mx[:, g] for g in range(k.gates))
+
+
 def _layer_backward(k, w, fw, dy, dh, dc, policy):
     """BPTT through one layer-direction. Returns dx, dh0, dc0 and the weight grads."""
     m = fw["masks"]
@@ -275,24 +295,9 @@ def _layer_backward(k, w, fw, dy, dh, dc, policy):
         dh = dh_carry + dh_rec if dh_direct is None else dh_carry + dh_rec + dh_direct
         if dc is not None:
             dc = dc_prev if dc_carry is None else dc_carry + dc_prev
-    # weight gradients
-    xm = fw["xm"]
-    if xm.shape[1] == 1:
-        dW = dxp.reshape(-1, dxp.shape[-1]).T @ xm[:, 0].reshape(-1, xm.shape[-1])
-        dx = _matmul_t(dxp, k.W)
-        if m["input"] is not None:
-            dx = dx * m["input"][:, 0]
-    else:
-        blocks = [dxp[..., g * H:(g + 1) * H] for g in range(k.gates)]
-        dW = np.concatenate([b.reshape(-1, H).T @ xm[:, g].reshape(-1, xm.shape[-1]) for g, b in enumerate(blocks)])
-        mx = m["input"]
-        dx = sum(_matmul_t(b, k.W[g * H:(g + 1) * H]) * mx[:, g] for g, b in enumerate(blocks))
-    rec = np.stack(rec_in)  # (T, G', B, Hout)
-    if rec.shape[1] == 1:
-        dR = drec.reshape(-1, drec.shape[-1]).T @ rec[:, 0].reshape(-1, rec.shape[-1])
-    else:
-        dR = np.concatenate([drec[..., g * H:(g + 1) * H].reshape(-1, H).T @ rec[:, g].reshape(-1, rec.shape[-1])
-                             for g in range(k.gates)])
+    dx = _input_backward(k, dxp, m["input"])
+    dW = _gate_products(dxp, fw["xm"], k.gates, H)
+    dR = _gate_products(drec, np.stack(rec_in), k.gates, H)
     db_x = dxp.sum((0, 1))
     db_h = drec.sum((0, 1))
     fields = dict(W=dW, R=dR, b_x=db_x if w.b_x is not None else None, b_h=db_h if w.b_h is not None else None)
