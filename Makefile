@@ -1,0 +1,70 @@
+# rnn-conformance wiring. `make test` is what CI runs (through .ci/run).
+#   make venv          .venv with core + frameworks (pinned, see requirements/)
+#   make test          self-tests and suites in .venv, then the same in .venv-minimal
+#   make test-minimal  core only: every framework case must skip with a reason, none may error
+#   make report        python -m conformance run --out reports/latest
+#   make clean         remove venvs, caches and reports/latest
+PYTHON ?= python3
+PROFILE ?= ci
+VENV := .venv
+VENV_MIN := .venv-minimal
+REQ := requirements
+FULL_REQS := $(REQ)/core.txt $(REQ)/frameworks.txt $(REQ)/nodeps.txt $(REQ)/constraints.txt
+MIN_REQS := $(REQ)/core.txt $(REQ)/constraints.txt
+# A venv's stamp is named after a hash of its requirement files: when they change, the stamp
+# is missing and the venv is re-installed; otherwise `make venv` does nothing.
+FULL_STAMP := $(VENV)/.installed-$(shell cat $(FULL_REQS) | sha256sum | cut -c1-16)
+MIN_STAMP := $(VENV_MIN)/.installed-$(shell cat $(MIN_REQS) | sha256sum | cut -c1-16)
+# suites/ may be absent in a fresh clone while empty; tests/ always has tests, so exit code 5
+# ("no tests collected") cannot happen.
+TEST_PATHS := tests $(wildcard suites)
+PIP := -m pip install --disable-pip-version-check --progress-bar off
+
+.PHONY: venv venv-minimal test test-full test-minimal report clean
+
+venv: $(FULL_STAMP)
+	@echo "==> $(VENV) is up to date"
+
+$(FULL_STAMP):
+	@echo "==> creating/updating $(VENV) (core + frameworks; ~90 s on first run)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python $(PIP) -r $(REQ)/core.txt -r $(REQ)/frameworks.txt -c $(REQ)/constraints.txt
+	$(VENV)/bin/python $(PIP) --no-deps -r $(REQ)/nodeps.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv-minimal: $(MIN_STAMP)
+	@echo "==> $(VENV_MIN) is up to date"
+
+$(MIN_STAMP):
+	@echo "==> creating/updating $(VENV_MIN) (core only, no frameworks)"
+	@test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python $(PIP) -r $(REQ)/core.txt -c $(REQ)/constraints.txt
+	@rm -f $(VENV_MIN)/.installed-*
+	@touch $@
+
+test: test-full test-minimal
+
+test-full: venv
+	@echo "==> tests with all frameworks ($(TEST_PATHS), hypothesis profile $(PROFILE))"
+	$(VENV)/bin/python -m pytest $(TEST_PATHS) --hypothesis-profile=$(PROFILE)
+
+# The report proves the rule: validate fails (exit 1) on any error or failed record, and on a
+# skip/xfail without a reason, and lists them on stderr. Its "valid" line is silenced so that
+# pytest's summary stays the last line of the run.
+test-minimal: venv-minimal
+	@echo "==> tests without frameworks ($(TEST_PATHS), hypothesis profile $(PROFILE));"
+	@echo "    then $(VENV_MIN)/report.json is checked: no error or failure, every skip has a reason"
+	@rm -f $(VENV_MIN)/report.json; rc=0; $(VENV_MIN)/bin/python -m pytest $(TEST_PATHS) --hypothesis-profile=$(PROFILE) \
+		--conformance-report=$(VENV_MIN)/report.json || rc=$$?; \
+	$(VENV_MIN)/bin/python -m conformance validate $(VENV_MIN)/report.json \
+		--fail-on error --fail-on failed --require-reasons > /dev/null || exit 1; \
+	exit $$rc
+
+report: venv
+	@echo "==> conformance run -> reports/latest"
+	$(VENV)/bin/python -m conformance run --out reports/latest --profile $(PROFILE)
+
+clean:
+	rm -rf $(VENV) $(VENV_MIN) .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info reports/latest
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,190 @@
+"""pytest plugin: one structured result per test case, written to report.json.
+
+Tests attach fields with the `conformance_record` fixture:
+
+    def test_x(conformance_record):
+        conformance_record(framework="torch", max_abs_err=err, tolerance=tol)
+
+`record()` stores the fields in `item.user_properties` under the key "conformance". Records are
+assembled in `pytest_runtest_logreport` from the setup/call/teardown reports, which carry the
+user_properties. That hook also runs on the pytest-xdist controller with the workers' reports,
+so under xdist the controller gathers every worker's records and alone writes the files.
+
+With `--conformance-report PATH`:
+- after each test its record is appended as one JSON line to PATH.partial.jsonl (flushed), so
+  a run that is killed keeps every finished record there;
+- a partial file left by an earlier run is discarded when a run starts (it starts fresh);
+- when the session ends, PATH is written atomically and the partial file removed; if the
+  session was interrupted (Ctrl-C, pytest.exit, a crash) PATH is not written, and the partial
+  file is left as the record of what finished. Collection errors and -x/--maxfail stops are
+  ordinary ends: the report is written and includes them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from .report import RECORD_KEYS, build_report, check_field, write_report_atomic
+
+USER_PROPERTY = "conformance"
+# Fields a test may set with record(); the others come from pytest.
+SETTABLE = tuple(k for k in RECORD_KEYS if k not in ("id", "outcome"))
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance")
+    group.addoption("--conformance-report", metavar="PATH", default=None,
+                    help="write one structured record per test to PATH (JSON); "
+                         "PATH.partial.jsonl holds finished records while the run goes on")
+
+
+def pytest_configure(config):
+    path = config.getoption("conformance_report")
+    # xdist workers only produce reports; the controller (or a plain run) records them.
+    if path and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Recorder(config, path), "conformance-recorder")
+
+
+@pytest.fixture
+def conformance_record(request):
+    """Callable `record(**fields)` attaching fields to this test's conformance record."""
+    node = request.node
+
+    def record(**fields):
+        clean = {}
+        for key, value in fields.items():
+            if key not in SETTABLE:
+                raise TypeError(f"conformance_record: unknown field {key!r}; allowed: {', '.join(SETTABLE)}")
+            value = value.item() if hasattr(value, "item") else value  # numpy scalars -> Python
+            problem = check_field(key, value)
+            if problem:
+                raise ValueError(f"conformance_record: {problem}")
+            clean[key] = value
+        props = node.user_properties  # one ("conformance", {fields}) entry, merged across calls
+        for i, (name, old) in enumerate(props):
+            if name == USER_PROPERTY:
+                props[i] = (USER_PROPERTY, {**old, **clean})
+                return
+        props.append((USER_PROPERTY, clean))
+
+    return record
+
+
+def _first_line(text) -> str | None:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else None
+
+
+_EXC_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*)")
+
+
+def _error_line(report) -> str | None:
+    """First line of the error of a failed report, e.g. "AssertionError: values differ"."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return _first_line(crash.message)
+    # Collection errors carry text only: take its "E   SomeError: ..." line if there is one.
+    text = report.longreprtext
+    found = [m.group(1) for m in map(_EXC_LINE.match, text.splitlines()) if m]
+    return found[0].strip() if found else _first_line(text)
+
+
+def _skip_reason(report) -> str | None:
+    if hasattr(report, "wasxfail"):
+        return report.wasxfail or None
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    if text in ("", "Skipped"):  # what pytest shows for a skip given no reason
+        return None
+    return _first_line(text.removeprefix("Skipped: "))
+
+
+def _classify(report) -> tuple[str | None, str | None]:
+    """(outcome, reason) that this phase's report implies; (None, None) if it implies nothing."""
+    if report.failed:
+        return ("failed" if report.when == "call" else "error"), _error_line(report)
+    if report.skipped:
+        return ("xfailed" if hasattr(report, "wasxfail") else "skipped"), _skip_reason(report)
+    if report.when == "call":
+        return ("xpassed", report.wasxfail or None) if hasattr(report, "wasxfail") else ("passed", None)
+    return None, None
+
+
+class Recorder:
+    def __init__(self, config, path):
+        self.config = config
+        self.path = Path(path)
+        self.partial = Path(f"{path}.partial.jsonl")
+        self.records = {}  # id -> finished record (a later record for the same id replaces it)
+        self._pending = {}  # nodeid -> record being assembled over setup/call/teardown
+        self.interrupted = False
+
+    def pytest_sessionstart(self, session):
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self.partial.write_text("")  # start fresh, even if an earlier run left a partial file
+
+    def repro(self, nodeid: str) -> str:
+        from hypothesis import settings
+
+        quoted = "'" + nodeid.replace("'", "'\"'\"'") + "'"
+        cmd = f"python -m pytest {quoted} -p no:cacheprovider --hypothesis-profile={settings.get_current_profile_name()}"
+        seed = self.config.getoption("--hypothesis-seed", None)
+        return cmd + (f" --hypothesis-seed={shlex.quote(str(seed))}" if seed is not None else "")
+
+    def _new(self, nodeid: str) -> dict:
+        rec = dict.fromkeys(RECORD_KEYS)
+        rec.update(id=nodeid, suite=Path(nodeid.split("::")[0]).stem or nodeid)
+        return rec
+
+    def pytest_runtest_logreport(self, report):
+        rec = self._pending.setdefault(report.nodeid, self._new(report.nodeid))
+        for name, fields in report.user_properties:
+            if name == USER_PROPERTY:
+                rec.update(fields)
+        outcome, reason = _classify(report)
+        if outcome is not None and rec["outcome"] != "error":  # an error is never downgraded
+            rec["outcome"] = outcome
+            if outcome != "passed":
+                rec["reason"] = reason
+        # The teardown report ends a test; xdist reports a crashed worker's test with when="???".
+        if report.when not in ("setup", "call"):
+            self._finish(self._pending.pop(report.nodeid))
+
+    def pytest_collectreport(self, report):
+        # A module that fails to import, or skips itself at import, leaves no test reports.
+        if report.failed or report.skipped:
+            rec = self._new(report.nodeid or "<collection>")
+            outcome, reason = ("error", _error_line(report)) if report.failed else ("skipped", _skip_reason(report))
+            rec.update(outcome=outcome, reason=reason)
+            self._finish(rec)
+
+    def _finish(self, rec):
+        if rec["outcome"] is None:  # the call phase never reported (e.g. setup passed, then a crash)
+            rec["outcome"] = "error"
+        if rec["repro"] is None:
+            rec["repro"] = self.repro(rec["id"])
+        self.records[rec["id"]] = rec
+        with open(self.partial, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        # session.Interrupted is what pytest raises after collection errors or -x: a normal end.
+        self.interrupted = not isinstance(excinfo.value, pytest.Session.Interrupted)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        say = tr.write_line if tr is not None else print
+        if self.interrupted or exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            say(f"conformance: run interrupted; {len(self.records)} finished records kept in {self.partial}")
+            return
+        results = sorted(self.records.values(), key=lambda r: r["id"])  # stable under xdist too
+        write_report_atomic(build_report(results), self.path)
+        os.remove(self.partial)
+        say(f"conformance: {len(self.records)} records written to {self.path}")

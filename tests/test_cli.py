@@ -1,0 +1,102 @@
+"""`python -m conformance`: exit codes of validate and run, argument errors without tracebacks."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import cli
+from conformance.report import build_report, write_report_atomic
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def conformance(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "conformance", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def write(tmp_path, results, name="report.json"):
+    path = tmp_path / name
+    write_report_atomic(build_report(results), path)
+    return path
+
+
+PASSED = {"id": "t.py::a", "suite": "t", "outcome": "passed", "repro": "x"}
+SKIPPED_NO_REASON = {"id": "t.py::b", "suite": "t", "outcome": "skipped", "repro": "x"}
+ERROR = {"id": "t.py::c", "suite": "t", "outcome": "error", "reason": "RuntimeError: boom", "repro": "x"}
+
+
+def test_validate_valid(tmp_path):
+    r = conformance("validate", str(write(tmp_path, [PASSED])))
+    assert r.returncode == 0 and "valid (1 passed)" in r.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "report not found"),
+    ('{"schema_version": 1, "resu', "truncated"),
+    ('{"schema_version": 0, "results": []}', "schema_version 0"),
+])
+def test_validate_unreadable_is_2(tmp_path, content, message):
+    path = tmp_path / "report.json"
+    if content is not None:
+        path.write_text(content)
+    r = conformance("validate", str(path))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_validate_invalid_record_is_2(tmp_path):
+    path = write(tmp_path, [PASSED])
+    report = json.loads(path.read_text())
+    report["results"][0]["outcome"] = "exploded"
+    path.write_text(json.dumps(report))
+    r = conformance("validate", str(path))
+    assert r.returncode == 2 and "outcome must be one of" in r.stderr
+
+
+def test_validate_fail_on_and_require_reasons_are_1(tmp_path):
+    path = write(tmp_path, [PASSED, SKIPPED_NO_REASON, ERROR])
+    assert conformance("validate", str(path)).returncode == 0
+    r = conformance("validate", str(path), "--fail-on", "error")
+    assert r.returncode == 1 and "error: t.py::c: RuntimeError: boom" in r.stderr
+    r = conformance("validate", str(path), "--require-reasons")
+    assert r.returncode == 1 and "t.py::b: (no reason given)" in r.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["frobnicate"], ["run", "--profile", "fast"], ["validate"],
+                                  ["validate", "x", "--fail-on", "bad"]])
+def test_bad_arguments_are_usage_errors(args):
+    r = conformance(*args)
+    assert r.returncode == 2 and "usage:" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_with_no_tests_says_so(tmp_path, monkeypatch, capsys):
+    """Exit code 5 ("no tests collected") is passed on, with a clear message, never as success."""
+    (tmp_path / "suites").mkdir()
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    code = cli.main(["run", "--out", str(tmp_path / "out"), "--profile", "dev"])
+    err = capsys.readouterr().err
+    assert code == 5 and "NO TESTS were collected" in err
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["results"] == []
+
+
+def test_run_writes_report(tmp_path, monkeypatch, capsys):
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "test_tiny.py").write_text(
+        "import pytest\n"
+        "def test_ok(conformance_record):\n    conformance_record(framework='numpy', max_abs_err=0.0)\n"
+        "def test_skip():\n    pytest.skip('nothing to see')\n")
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    code = cli.main(["run", "--out", str(tmp_path / "out"), "-k", "ok or skip"])
+    assert code == 0 and "1 passed, 1 skipped" in capsys.readouterr().out
+    recs = json.loads((tmp_path / "out" / "report.json").read_text())["results"]
+    assert [(r["id"], r["outcome"], r["framework"]) for r in recs] == [
+        ("suites/test_tiny.py::test_ok", "passed", "numpy"), ("suites/test_tiny.py::test_skip", "skipped", None)]
+    assert recs[0]["repro"].endswith("--hypothesis-profile=ci")

@@ -1,0 +1,230 @@
+"""The conformance pytest plugin, run on small inline test files in subprocesses (pytester)."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conformance.report import RECORD_KEYS, load_report, validate_report
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CASES = """
+import numpy as np
+import pytest
+from conformance.frameworks import require
+
+def test_pass(conformance_record):
+    conformance_record(framework="torch", max_abs_err=np.float32(2.0 ** -20), tolerance=1e-5, seed=7)
+    conformance_record(device="cpu")  # a second call adds to the first
+
+def test_fail(conformance_record):
+    conformance_record(feature="recurrent_dropout")
+    assert 1 == 2, "values differ\\nsecond line"
+
+def test_skip():
+    pytest.skip("no GPU here")
+
+def test_bare_skip():
+    pytest.skip()
+
+@pytest.mark.skipif(True, reason="needs CUDA")
+def test_skipif():
+    pass
+
+def test_require():
+    require("no_such_framework_xyz", "NoSuchFramework")
+
+@pytest.mark.xfail(reason="known upstream bug")
+def test_xfail():
+    assert False
+
+@pytest.mark.xfail(reason="maybe fixed upstream")
+def test_xpass():
+    pass
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup exploded")
+
+def test_setup_error(broken):
+    pass
+
+@pytest.fixture
+def bad_teardown():
+    yield
+    raise RuntimeError("teardown exploded")
+
+def test_teardown_error(bad_teardown, conformance_record):
+    conformance_record(feature="state")
+
+def test_custom(conformance_record):
+    conformance_record(repro="python repro.py --case 3", suite="custom")
+
+def test_unknown_field(conformance_record):
+    conformance_record(colour="red")
+
+def test_bad_value(conformance_record):
+    conformance_record(max_abs_err=float("nan"))
+
+@pytest.mark.parametrize("p", ["it's"])
+def test_param(p):
+    pass
+"""
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    """Run pytest in a subprocess with the plugin; the report goes to out/report.json."""
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+
+    def _run(*args):
+        # An explicit profile: hypothesis itself picks its "ci" profile when CI is set.
+        return pytester.runpytest_subprocess("-p", "conformance.plugin", "--conformance-report=out/report.json",
+                                             "--hypothesis-profile=default", *args)
+
+    return _run
+
+
+def records(pytester):
+    report = load_report(pytester.path / "out" / "report.json")
+    assert validate_report(report) == []
+    return {r["id"].split("::")[-1]: r for r in report["results"]}
+
+
+def partial_lines(pytester):
+    return [json.loads(line) for line in (pytester.path / "out" / "report.json.partial.jsonl").read_text().splitlines()]
+
+
+def test_outcomes_fields_reasons_repro(pytester, run):
+    pytester.makepyfile(test_cases=CASES)
+    result = run()
+    result.assert_outcomes(passed=4, failed=3, skipped=4, xfailed=1, xpassed=1, errors=2)  # test_teardown_error counts as passed and error
+    recs = records(pytester)
+    assert len(recs) == 14 and all(list(r) == list(RECORD_KEYS) for r in recs.values())
+    assert {k: r["outcome"] for k, r in recs.items()} == {
+        "test_pass": "passed", "test_fail": "failed", "test_skip": "skipped", "test_bare_skip": "skipped",
+        "test_skipif": "skipped",
+        "test_require": "skipped", "test_xfail": "xfailed", "test_xpass": "xpassed",
+        "test_setup_error": "error", "test_teardown_error": "error", "test_custom": "passed",
+        "test_unknown_field": "failed", "test_bad_value": "failed", "test_param[it's]": "passed",
+    }
+    p = recs["test_pass"]
+    assert (p["framework"], p["device"], p["max_abs_err"], p["tolerance"], p["seed"]) == ("torch", "cpu", 2.0 ** -20, 1e-5, 7)
+    assert p["suite"] == "test_cases" and p["id"] == "test_cases.py::test_pass" and p["reason"] is None
+    assert p["repro"] == "python -m pytest 'test_cases.py::test_pass' -p no:cacheprovider --hypothesis-profile=default"
+    assert recs["test_fail"]["reason"] == "AssertionError: values differ"
+    assert recs["test_fail"]["feature"] == "recurrent_dropout"
+    assert recs["test_skip"]["reason"] == "no GPU here"
+    assert recs["test_bare_skip"]["reason"] is None  # so `validate --require-reasons` can flag it
+    assert recs["test_skipif"]["reason"] == "needs CUDA"
+    assert recs["test_require"]["reason"] == "NoSuchFramework is not installed"
+    assert recs["test_xfail"]["reason"] == "known upstream bug"
+    assert recs["test_xpass"]["reason"] == "maybe fixed upstream"
+    assert recs["test_setup_error"]["reason"] == "RuntimeError: setup exploded"
+    assert recs["test_teardown_error"]["reason"] == "RuntimeError: teardown exploded"
+    assert recs["test_teardown_error"]["feature"] == "state"
+    assert recs["test_custom"]["repro"] == "python repro.py --case 3" and recs["test_custom"]["suite"] == "custom"
+    assert "unknown field 'colour'" in recs["test_unknown_field"]["reason"]
+    assert "max_abs_err must be finite" in recs["test_bad_value"]["reason"]
+    assert "'test_cases.py::test_param[it'\"'\"'s]'" in recs["test_param[it's]"]["repro"]
+    # A completed run leaves the report and no partial or temp files.
+    assert os.listdir(pytester.path / "out") == ["report.json"]
+
+
+def test_hypothesis_seed_in_repro(pytester, run):
+    pytester.makepyfile(test_one="def test_a():\n    pass\n")
+    run("--hypothesis-seed=123")
+    assert records(pytester)["test_a"]["repro"].endswith("--hypothesis-profile=default --hypothesis-seed=123")
+
+
+@pytest.mark.parametrize("stop", ["pytest.exit('stop here')", "os._exit(3)"])
+def test_interrupted_run_keeps_partial_records(pytester, run, stop):
+    pytester.makepyfile(test_stop=f"""
+import os, pytest
+def test_a(conformance_record):
+    conformance_record(framework="torch")
+def test_b():
+    pytest.skip("later")
+def test_c():
+    {stop}
+def test_d():
+    pass
+""")
+    out = pytester.path / "out"
+    out.mkdir()
+    (out / "report.json.partial.jsonl").write_text('{"id": "stale record of an earlier run"}\n')
+    result = run()
+    assert result.ret != 0
+    assert [(r["id"], r["outcome"]) for r in partial_lines(pytester)] == [
+        ("test_stop.py::test_a", "passed"), ("test_stop.py::test_b", "skipped")]
+    assert partial_lines(pytester)[0]["framework"] == "torch"
+    assert os.listdir(out) == ["report.json.partial.jsonl"]  # no report.json, whole or half
+
+
+def test_collection_error_and_module_skip_are_recorded(pytester, run):
+    pytester.makepyfile(
+        test_broken="import no_such_module_xyz\n\ndef test_x():\n    pass\n",
+        test_modskip="import pytest\npytest.importorskip('no_such_module_xyz')\n\ndef test_y():\n    pass\n",
+    )
+    result = run()
+    assert result.ret == pytest.ExitCode.INTERRUPTED  # pytest stops after collection errors
+    recs = records(pytester)
+    assert recs["test_broken.py"]["outcome"] == "error"
+    assert "No module named 'no_such_module_xyz'" in recs["test_broken.py"]["reason"]
+    assert recs["test_modskip.py"]["outcome"] == "skipped"
+    assert "no_such_module_xyz" in recs["test_modskip.py"]["reason"]
+
+
+def test_records_gathered_under_xdist(pytester, run):
+    pytester.makepyfile(test_cases=CASES)
+    result = run("-n", "2")
+    result.assert_outcomes(passed=4, failed=3, skipped=4, xfailed=1, xpassed=1, errors=2)  # test_teardown_error counts as passed and error
+    recs = records(pytester)
+    assert len(recs) == 14
+    assert recs["test_pass"]["framework"] == "torch" and recs["test_pass"]["seed"] == 7
+    assert recs["test_teardown_error"]["outcome"] == "error"
+    assert recs["test_xfail"]["reason"] == "known upstream bug"
+
+
+@pytest.mark.parametrize("env, args, expected", [
+    (None, [], "dev 10"),
+    ("thorough", [], "thorough 500"),
+    ("thorough", ["--hypothesis-profile=ci"], "ci 25"),  # the command line wins over the environment
+])
+def test_hypothesis_profiles(pytester, monkeypatch, env, args, expected):
+    """The root conftest's profiles: dev by default, HYPOTHESIS_PROFILE, --hypothesis-profile."""
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_profile="""
+from hypothesis import settings
+def test_p(conformance_record):
+    conformance_record(reason=f"{settings.get_current_profile_name()} {settings().max_examples}")
+""")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    if env:
+        monkeypatch.setenv("HYPOTHESIS_PROFILE", env)
+    else:
+        monkeypatch.delenv("HYPOTHESIS_PROFILE", raising=False)
+    pytester.runpytest_subprocess("--conformance-report=out/report.json", *args).assert_outcomes(passed=1)
+    rec = records(pytester)["test_p"]
+    assert rec["reason"] == expected
+    assert rec["repro"].endswith(f"--hypothesis-profile={expected.split()[0]}")
+
+
+def test_require_and_installed_version(tmp_path, monkeypatch):
+    from conformance.frameworks import installed_version, require
+
+    assert require("json").__name__ == "json"
+    with pytest.raises(pytest.skip.Exception, match="NoSuch is not installed"):
+        require("no_such_framework_xyz.sub", "NoSuch")
+    # Installed but broken (a dependency of it is missing): an error, never a silent skip.
+    (tmp_path / "brokenfw").mkdir()
+    (tmp_path / "brokenfw" / "__init__.py").write_text("import no_such_dependency_xyz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
+        require("brokenfw")
+    assert installed_version("pytest") == pytest.__version__
+    assert installed_version("no-such-distribution-xyz") is None
