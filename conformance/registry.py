@@ -56,10 +56,10 @@ ADAPTERS = (
     AdapterInfo(name="flax.linen.GRUCell", framework="flax.linen", distribution="flax", cell="gru",
                 factory=_A + "flax_linen:make", features=frozenset({"initial_state"})),
     AdapterInfo(name="onnxruntime.LSTM", framework="onnxruntime", distribution="onnxruntime", cell="lstm",
-                factory=_A + "onnxruntime_rnn:make",
+                factory=_A + "onnxruntime_rnn:make", requires=("onnx",),
                 features=frozenset({"bidirectional", "initial_state", "peephole"})),
     AdapterInfo(name="onnxruntime.GRU", framework="onnxruntime", distribution="onnxruntime", cell="gru",
-                factory=_A + "onnxruntime_rnn:make",
+                factory=_A + "onnxruntime_rnn:make", requires=("onnx",),
                 features=frozenset({"bidirectional", "initial_state", "reset_before"})),
 )
 

@@ -23,8 +23,8 @@ Writing an adapter::
             ...
             return reference.Result(y=..., h_n=..., c_n=...)
 
-    def make(info, *, device="cpu", dtype="float32"):
-        return MyLSTM(info, device=device, dtype=dtype)
+    def make(info=None, *, device="cpu", dtype="float32"):
+        return MyLSTM(info or INFO, device=device, dtype=dtype)
 
 then ``conformance.registry.load("mypkg.my_lstm:INFO")`` (or ``:make``) builds it, and
 ``RNN_CONFORMANCE_ADAPTERS=mypkg.my_lstm:INFO pytest suites`` runs every suite against it.
@@ -110,6 +110,8 @@ class AdapterInfo:
     devices       devices the path can run on, e.g. ("cpu", "cuda")
     features      frozenset of names from `FEATURES`
     factory       "module:function" building the adapter: ``function(info, *, device, dtype)``
+    requires      further modules the path imports besides `framework` (e.g. "onnx" to build
+                  the model onnxruntime runs); the suites require() them too
     """
 
     name: str
@@ -120,6 +122,7 @@ class AdapterInfo:
     backend: Optional[str] = None
     devices: Tuple[str, ...] = ("cpu",)
     features: frozenset = field(default_factory=frozenset)
+    requires: Tuple[str, ...] = ()
 
     def __post_init__(self):
         for attr in ("name", "framework", "distribution"):
@@ -145,6 +148,10 @@ class AdapterInfo:
         if self.cell == "lstm" and "reset_before" in feats:
             raise ValueError("AdapterInfo.features: 'reset_before' is a GRU feature, cell is 'lstm'")
         object.__setattr__(self, "features", feats)
+        requires = self.requires
+        if isinstance(requires, str) or not all(isinstance(r, str) and r for r in requires):
+            raise ValueError(f"AdapterInfo.requires: expected a tuple of module names, got {requires!r}")
+        object.__setattr__(self, "requires", tuple(requires))
         _check_spec("AdapterInfo.factory", self.factory)
 
 

@@ -24,8 +24,14 @@ class TorchRNN(BaseAdapter):
             return
         import torch
 
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise DeviceUnavailable(CUDA_MISSING)
+        if self.device == "cuda":
+            if not torch.cuda.is_available():
+                raise DeviceUnavailable(CUDA_MISSING)
+            # torch runs nn.LSTM/GRU on CUDA through cuDNN whenever it is available and enabled;
+            # without it the CUDA path would be a silent fallback, not the path this adapter names.
+            if not (torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled):
+                raise DeviceUnavailable("cuDNN is not available or disabled (torch.backends.cudnn): "
+                                        "the cuDNN path cannot be exercised")
 
     def build(self, stack):
         """The torch module holding `stack` (cast to self.dtype, on self.device, eval mode)."""
