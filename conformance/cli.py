@@ -1,13 +1,16 @@
 """Command line: `python -m conformance run|validate`.
 
 run       runs the suites in a pytest subprocess (frameworks load in their own process) and
-          writes DIR/report.json; exits with pytest's code.
+          writes DIR/report.json; exits with pytest's code. --adapter MODULE:INFO (repeatable)
+          adds an outside adapter path (passed on as pytest's --adapter); the module must be
+          importable from the checkout or the PYTHONPATH.
 validate  checks a report.json: exit 0 valid, 2 missing or invalid, 1 valid but a --fail-on
           outcome occurs (or, with --require-reasons, a non-passed result has no reason).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -17,6 +20,7 @@ from .report import OUTCOMES, ReportError, load_report, validate_report
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: suites/ and conftest.py live here
 NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
+USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
 
 
 def _summary(report: dict) -> str:
@@ -30,12 +34,17 @@ def cmd_run(args) -> int:
            f"--hypothesis-profile={args.profile}"]
     if args.k:
         cmd += ["-k", args.k]
+    cmd += [f"--adapter={spec}" for spec in args.adapter or ()]
     if not (ROOT / "suites").is_dir():
         print(f"conformance: no suites/ directory in {ROOT}", file=sys.stderr)
         return NO_TESTS
     report_path.unlink(missing_ok=True)  # never summarise a previous run's report as this one's
     print("conformance: running", " ".join(cmd[1:]), f"(in {ROOT})", flush=True)
-    code = subprocess.call(cmd, cwd=ROOT)
+    code = subprocess.call(cmd, cwd=ROOT, env=_child_env())
+    if code == USAGE_ERROR:
+        print("conformance: pytest rejected the run (usage error, exit 4; see its ERROR line above), "
+              "e.g. an --adapter spec it cannot load; no report was written.", file=sys.stderr)
+        return code
     if code == NO_TESTS:
         print("conformance: NO TESTS were collected (suites/ empty, or -k matched nothing); "
               "the report has no results. Exit code 5.", file=sys.stderr)
@@ -52,6 +61,25 @@ def cmd_run(args) -> int:
         print(f"conformance: invalid report: {p}", file=sys.stderr)
     print(f"conformance: {report_path}: {_summary(report)}")
     return code or (2 if problems else 0)
+
+
+def _child_env() -> dict:
+    """os.environ with relative PYTHONPATH entries made absolute: they are relative to the
+    caller's directory, and the pytest subprocess runs in the checkout."""
+    env = dict(os.environ)
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else os.getcwd()
+                                            for p in env["PYTHONPATH"].split(os.pathsep))
+    return env
+
+
+def _adapter_spec(text: str) -> str:
+    from .adapters.base import _SPEC
+
+    if not _SPEC.match(text):
+        raise argparse.ArgumentTypeError(f"expected 'package.module:OBJ' naming an AdapterInfo "
+                                         f"(e.g. examples.hand_lstm:INFO), got {text!r}")
+    return text
 
 
 def cmd_validate(args) -> int:
@@ -84,6 +112,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="ci", choices=("dev", "ci", "thorough"),
                      help="hypothesis profile (default: ci, deterministic)")
     run.add_argument("-k", metavar="EXPR", help="only tests matching this pytest -k expression")
+    run.add_argument("--adapter", action="append", type=_adapter_spec, metavar="MODULE:OBJ",
+                     help="also run the outside adapter path this 'package.module:INFO' spec names "
+                          "(an AdapterInfo), as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="check a report.json against the schema")
     val.add_argument("path", metavar="PATH")

@@ -18,13 +18,23 @@ With `--conformance-report PATH`:
   session was interrupted (Ctrl-C, pytest.exit, a crash) PATH is not written, and the partial
   file is left as the record of what finished. Collection errors and -x/--maxfail stops are
   ordinary ends: the report is written and includes them.
+
+With `--adapter package.module:INFO` (repeatable): outside adapter paths join the registry for
+this run, exactly as if named in $RNN_CONFORMANCE_ADAPTERS. At configure time, before any suite
+is collected, the specs are merged into that variable (after the ones it already holds,
+duplicates dropped) and every spec is resolved: a spec that names no importable module, no
+attribute, not an `AdapterInfo`, or an adapter name already registered is a usage error (exit 4).
+A module that exists but fails while importing is a usage error too, with its traceback.
+The variable is restored when the run ends.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import shlex
+import traceback
 from pathlib import Path
 
 import pytest
@@ -41,9 +51,71 @@ def pytest_addoption(parser):
     group.addoption("--conformance-report", metavar="PATH", default=None,
                     help="write one structured record per test to PATH (JSON); "
                          "PATH.partial.jsonl holds finished records while the run goes on")
+    group.addoption("--adapter", action="append", default=[], metavar="MODULE:OBJ", dest="conformance_adapters",
+                    help="add the outside adapter path named by this 'package.module:INFO' spec (an "
+                         "AdapterInfo) to the suites, as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
+
+
+_ENV_UNSET = object()
+_IMPORTERS = {__file__, importlib.__file__, os.path.join(os.path.dirname(__file__), "registry.py")}
+
+
+def _add_adapters(config, specs):
+    """Merge `specs` into $RNN_CONFORMANCE_ADAPTERS and check the result; UsageError if bad."""
+    from . import registry
+    from .adapters.base import _SPEC, AdapterInfo
+
+    old = os.environ.get(registry.ENV_VAR)
+    current = [s.strip() for s in (old or "").split(",") if s.strip()]
+    merged = current + [s for s in dict.fromkeys(specs) if s not in current]
+    for spec in specs:
+        if not _SPEC.match(spec):
+            raise pytest.UsageError(f"--adapter: expected 'package.module:OBJ' naming an AdapterInfo "
+                                    f"(e.g. examples.hand_lstm:INFO), got {spec!r}")
+        try:
+            obj = registry.resolve(spec)
+        except ValueError as e:
+            raise pytest.UsageError(f"--adapter: {e}") from None
+        except Exception as e:  # the module exists but is broken: show where, without an INTERNALERROR
+            tb = traceback.TracebackException.from_exception(e)
+            tb.stack = traceback.StackSummary.from_list(  # the module's own frames, not the importer's
+                [f for f in tb.stack if not f.filename.startswith("<frozen") and f.filename not in _IMPORTERS])
+            tb = "".join(tb.format()).rstrip()
+            raise pytest.UsageError(f"--adapter: importing the module of {spec!r} failed "
+                                    f"({type(e).__name__}: {e}):\n{tb}") from None
+        if not isinstance(obj, AdapterInfo):
+            raise pytest.UsageError(f"--adapter: spec {spec!r} names a {type(obj).__name__}, expected an "
+                                    "AdapterInfo (the suites read its cell and features before building it)")
+    config._conformance_env_before = _ENV_UNSET if old is None else old
+    os.environ[registry.ENV_VAR] = ",".join(merged)
+    try:
+        registry.adapters()  # the set the suites will see: names must be unique
+    except ValueError as e:
+        _restore_env(config)
+        raise pytest.UsageError(f"--adapter: {e}") from None
+
+
+def _restore_env(config):
+    from . import registry
+
+    before = getattr(config, "_conformance_env_before", None)
+    if before is None:
+        return
+    if before is _ENV_UNSET:
+        os.environ.pop(registry.ENV_VAR, None)
+    else:
+        os.environ[registry.ENV_VAR] = before
+    del config._conformance_env_before
+
+
+def pytest_unconfigure(config):
+    _restore_env(config)
 
 
 def pytest_configure(config):
+    specs = [s.strip() for s in config.getoption("conformance_adapters") or () if s.strip()]
+    if specs:
+        _add_adapters(config, specs)
     path = config.getoption("conformance_report")
     # xdist workers only produce reports; the controller (or a plain run) records them.
     if path and not hasattr(config, "workerinput"):

@@ -1,5 +1,6 @@
 """`python -m conformance`: exit codes of validate and run, argument errors without tracebacks."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,9 @@ def test_validate_fail_on_and_require_reasons_are_1(tmp_path):
 
 
 @pytest.mark.parametrize("args", [[], ["frobnicate"], ["run", "--profile", "fast"], ["validate"],
-                                  ["validate", "x", "--fail-on", "bad"]])
+                                  ["validate", "x", "--fail-on", "bad"], ["run", "--adapter"],
+                                  ["run", "--adapter", "hand_lstm"], ["run", "--adapter", "my pkg.mod:INFO"],
+                                  ["run", "--adapter", "ok.mod:INFO", "--adapter", "mod:"]])
 def test_bad_arguments_are_usage_errors(args):
     r = conformance(*args)
     assert r.returncode == 2 and "usage:" in r.stderr and "Traceback" not in r.stderr
@@ -100,3 +103,40 @@ def test_run_writes_report(tmp_path, monkeypatch, capsys):
     assert [(r["id"], r["outcome"], r["framework"]) for r in recs] == [
         ("suites/test_tiny.py::test_ok", "passed", "numpy"), ("suites/test_tiny.py::test_skip", "skipped", None)]
     assert recs[0]["repro"].endswith("--hypothesis-profile=ci")
+
+
+def test_bad_adapter_spec_message():
+    r = conformance("run", "--adapter", "hand_lstm")
+    assert r.returncode == 2 and "argument --adapter: expected 'package.module:OBJ' naming an AdapterInfo" in r.stderr
+    assert "got 'hand_lstm'" in r.stderr
+
+
+def test_run_passes_adapters_to_pytest(tmp_path, monkeypatch):
+    """Each --adapter becomes a pytest --adapter, in order; relative PYTHONPATH entries are made
+    absolute (pytest runs in the checkout, not in the caller's directory)."""
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd, env: calls.append((cmd, env)) or 4)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([".", "lib", "/abs/dir"]))
+    assert cli.main(["run", "--out", "out", "--adapter", "a.b:INFO", "--adapter", "c:X"]) == 4
+    (cmd, env), = calls
+    assert [a for a in cmd if a.startswith("--adapter")] == ["--adapter=a.b:INFO", "--adapter=c:X"]
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), str(tmp_path / "lib"), "/abs/dir"]
+    calls.clear()
+    monkeypatch.delenv("PYTHONPATH")
+    cli.main(["run", "--out", "out"])
+    assert not [a for a in calls[0][0] if a.startswith("--adapter")] and "PYTHONPATH" not in calls[0][1]
+
+
+def test_run_with_unloadable_adapter_is_a_usage_error(tmp_path, monkeypatch, capfd):
+    (tmp_path / "suites").mkdir()
+    (tmp_path / "suites" / "test_tiny.py").write_text("def test_ok():\n    pass\n")
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    monkeypatch.setattr(cli, "ROOT", tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS", raising=False)
+    code = cli.main(["run", "--out", str(tmp_path / "out"), "--adapter", "no_such_module_xyz:INFO"])
+    err = capfd.readouterr().err  # pytest's own ERROR line (the subprocess), then the CLI's
+    assert code == 4 and "ERROR: --adapter: spec 'no_such_module_xyz:INFO': no module named" in err
+    assert "pytest rejected the run" in err and "no report was written" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "report.json").exists()

@@ -228,3 +228,117 @@ def test_require_and_installed_version(tmp_path, monkeypatch):
         require("brokenfw")
     assert installed_version("pytest") == pytest.__version__
     assert installed_version("no-such-distribution-xyz") is None
+
+
+# ------------------------------------------------------------------ --adapter
+
+FAKE_ADAPTERS = """
+import dataclasses
+from conformance.registry import get
+A = dataclasses.replace(get("torch.nn.LSTM"), name="fake.A")
+B = dataclasses.replace(get("torch.nn.GRU"), name="fake.B")
+SAME_AS_A = dataclasses.replace(get("torch.nn.GRU"), name="fake.A")
+TORCH = dataclasses.replace(get("torch.nn.GRU"), name="torch.nn.LSTM")
+NOT_INFO = 3
+def make(info=None, *, device="cpu", dtype="float32"):
+    pass
+"""
+
+# Parametrized at collection time, as the suites are: the outside adapters must be there already.
+OUTSIDE = """
+import os
+import pytest
+from conformance import registry
+
+@pytest.mark.parametrize("info", registry.adapters()[len(registry.ADAPTERS):], ids=lambda i: i.name)
+def test_outside(info):
+    pass
+
+def test_env():
+    print("ENV=" + os.environ.get(registry.ENV_VAR, "<unset>"))
+"""
+
+
+@pytest.fixture
+def adapter_run(pytester, monkeypatch):
+    pytester.makepyfile(fakeads=FAKE_ADAPTERS, test_outside=OUTSIDE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(pytester.path), str(ROOT)]))
+    monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS", raising=False)
+
+    def _run(*args):
+        return pytester.runpytest_subprocess("-p", "conformance.plugin", "-p", "no:cacheprovider", "-s", "-v", *args)
+
+    return _run
+
+
+def test_adapter_option_repeatable_and_seen_at_collection(adapter_run):
+    result = adapter_run("--adapter", "fakeads:A", "--adapter=fakeads:B")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_outside[[]fake.A[]] PASSED*", "*test_outside[[]fake.B[]] PASSED*",
+                                 "*ENV=fakeads:A,fakeads:B"])
+
+
+def test_adapter_option_merges_with_environment(adapter_run, monkeypatch):
+    monkeypatch.setenv("RNN_CONFORMANCE_ADAPTERS", "fakeads:B")
+    # fakeads:B is already in the variable and fakeads:A is given twice: each is added once
+    result = adapter_run("--adapter", "fakeads:A", "--adapter", "fakeads:B", "--adapter", "fakeads:A")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*test_outside[[]fake.B[]] PASSED*", "*test_outside[[]fake.A[]] PASSED*",
+                                 "*ENV=fakeads:B,fakeads:A"])
+
+
+def test_adapter_option_under_xdist(adapter_run):
+    adapter_run("-n", "2", "--adapter", "fakeads:A", "--adapter", "fakeads:B").assert_outcomes(passed=3)
+
+
+def test_no_adapter_option_leaves_environment_alone(adapter_run):
+    result = adapter_run()
+    result.assert_outcomes(passed=1, skipped=1)  # test_outside has no parameters: one skip
+    result.stdout.fnmatch_lines(["*ENV=<unset>"])
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("fakeads", "--adapter: expected 'package.module:OBJ' naming an AdapterInfo (e.g. examples.hand_lstm:INFO), got 'fakeads'"),
+    ("fake ads:A", "--adapter: expected 'package.module:OBJ'*got 'fake ads:A'"),
+    ("no_such_module_xyz:A", "--adapter: spec 'no_such_module_xyz:A': no module named 'no_such_module_xyz'"),
+    ("fakeads:C", "--adapter: spec 'fakeads:C': module 'fakeads' has no attribute 'C'"),
+    ("fakeads:NOT_INFO", "--adapter: spec 'fakeads:NOT_INFO' names a int, expected an AdapterInfo*"),
+    ("fakeads:make", "--adapter: spec 'fakeads:make' names a function, expected an AdapterInfo*"),
+    ("fakeads:TORCH", "--adapter: *adapter name 'torch.nn.LSTM' (fakeads:TORCH) is already registered"),
+    ("brokenads:A", "--adapter: importing the module of 'brokenads:A' failed (RuntimeError: plugin bug here):"),
+])
+def test_bad_adapter_spec_is_a_usage_error(pytester, adapter_run, spec, message):
+    pytester.makepyfile(brokenads="import os\nraise RuntimeError('plugin bug here')\n")
+    result = adapter_run("--adapter", spec, "--conformance-report=out/report.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    if spec.startswith("brokenads"):  # the module's own traceback, not the importer's frames
+        result.stderr.fnmatch_lines(["Traceback*", '  File "*brokenads.py", line 2, in <module>',
+                                     "RuntimeError: plugin bug here"])
+        assert "importlib" not in result.stderr.str() and "registry.py" not in result.stderr.str()
+    else:
+        assert "Traceback" not in result.stderr.str()
+    assert not (pytester.path / "out").exists()  # nothing ran, no report or partial file
+
+
+def test_duplicate_names_across_adapter_options(adapter_run):
+    result = adapter_run("--adapter", "fakeads:A", "--adapter", "fakeads:SAME_AS_A")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --adapter: *adapter name 'fake.A' (fakeads:SAME_AS_A) is already registered"])
+
+
+def test_adapter_option_restores_environment(pytester, monkeypatch):
+    """In-process runs (pytester, IDEs) get the variable back as it was when the run ends."""
+    from conformance import registry
+
+    pytester.makepyfile(fakeads=FAKE_ADAPTERS, test_outside=OUTSIDE)
+    monkeypatch.syspath_prepend(str(pytester.path))
+    monkeypatch.setenv(registry.ENV_VAR, "fakeads:B")
+    pytester.inline_run("-p", "conformance.plugin", "--adapter", "fakeads:A").assertoutcome(passed=3)
+    assert os.environ[registry.ENV_VAR] == "fakeads:B"
+    monkeypatch.delenv(registry.ENV_VAR)
+    pytester.inline_run("-p", "conformance.plugin", "--adapter", "fakeads:A").assertoutcome(passed=2)
+    assert registry.ENV_VAR not in os.environ
+    assert pytester.inline_run("-p", "conformance.plugin", "--adapter", "fakeads:TORCH").ret == pytest.ExitCode.USAGE_ERROR
+    assert registry.ENV_VAR not in os.environ
