@@ -18,7 +18,7 @@ Tolerances:
   p = 0.9); a single wrong mask element changes outputs by O(0.1).
 - float32: the reference runs in float64 on the float32-rounded weights, inputs, states,
   cotangents and masks, and the bound is ``conformance.tolerances.tolerance(dtype, steps,
-  fan_in)`` (K * eps * sqrt(fan_in) * steps, steps = T * L) times ``SCALE(p) = 1/(1-p)``: the
+  fan_in)`` (K * eps * sqrt(fan_in) * sqrt(steps), steps = T * L) times ``SCALE(p) = 1/(1-p)``: the
   mask multiplies the next layer's inputs by up to 1/(1-p), and errors by as much. Gradients
   get ``GRAD_FACTOR = 2`` times that: the backward pass walks the dependency chain again.
 
