@@ -5,6 +5,7 @@ None of these needs a framework: they run in the minimal venv too.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -195,7 +196,7 @@ def test_base_adapter_device_dtype_and_shape_checks():
 def test_tolerance_formula_and_bad_input():
     from conformance import tolerances as T
 
-    assert T.tolerance("float32", 6, 9) == pytest.approx(T.K * 2.0**-23 * 3 * 6)
+    assert T.tolerance("float32", 6, 9) == pytest.approx(T.K * 2.0**-23 * 3 * math.sqrt(6))
     assert T.tolerance(np.float64, 1, 4) == pytest.approx(T.K * 2.0**-52 * 2)
     # K covers every measured ratio with a 4x margin (the rule it was chosen by)
     assert all(T.K >= 4 * ratio for _, _, ratio, _ in T.MEASURED.values())
