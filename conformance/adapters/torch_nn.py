@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import Result, layouts
+from reference import Result
 
+from ..oracles.torch_replay import load_stack_into
 from .base import BaseAdapter, DeviceUnavailable
 
 CUDA_MISSING = "CUDA is not available on this machine (cuDNN path not exercised)"
@@ -43,25 +44,11 @@ class TorchRNN(BaseAdapter):
         if self.info.cell == "lstm":
             m = torch.nn.LSTM(first.input_size, first.hidden_size, proj_size=first.W_proj.shape[0]
                               if first.W_proj is not None else 0, **kw)
-            convert = layouts.to_torch_lstm
         else:
             m = torch.nn.GRU(first.input_size, first.hidden_size, **kw)
-            convert = layouts.to_torch_gru
         tdtype = getattr(torch, self.dtype)
         m = m.to(device=self.device, dtype=tdtype).eval()
-        params = dict(m.named_parameters())
-        given = {}
-        for l, layer in enumerate(stack):
-            for d, w in enumerate(layer):
-                for k, v in convert(w, dtype=self.dtype).items():
-                    given[k + layouts.torch_suffix(l, d == 1)] = v
-        if set(given) != set(params):
-            raise RuntimeError(f"{self.info.name}: parameter names differ from torch's: "
-                               f"{sorted(set(given) ^ set(params))}")
-        with torch.no_grad():
-            for k, v in given.items():
-                params[k].copy_(torch.from_numpy(np.ascontiguousarray(v)))
-        return m
+        return load_stack_into(m, stack)  # the same loader the replay oracle uses
 
     def forward(self, stack, x, h0=None, c0=None):
         import torch
