@@ -2,7 +2,9 @@
 #   make venv          .venv with core + frameworks (pinned, see requirements/)
 #   make test          self-tests and suites in .venv, then the same in .venv-minimal
 #   make test-minimal  core only: every framework case must skip with a reason, none may error
-#   make report        python -m conformance run --out reports/latest
+#   make report        python -m conformance run --out reports/latest (json, md, html, junit)
+#   make matrix        Keras 3.14.1 vs 3.15.1 through tox, gated: reports/upgrade/
+#   make bench         speed benchmarks (full sizes) -> reports/bench/ (pytest-benchmark JSON, report)
 #   make clean         remove venvs, caches and reports/latest
 PYTHON ?= python3
 PROFILE ?= ci
@@ -20,7 +22,7 @@ MIN_STAMP := $(VENV_MIN)/.installed-$(shell cat $(MIN_REQS) | sha256sum | cut -c
 TEST_PATHS := tests $(wildcard suites)
 PIP := -m pip install --disable-pip-version-check --progress-bar off
 
-.PHONY: venv venv-minimal test test-full test-minimal report clean
+.PHONY: venv venv-minimal test test-full test-minimal report matrix bench clean
 
 venv: $(FULL_STAMP)
 	@echo "==> $(VENV) is up to date"
@@ -45,9 +47,18 @@ $(MIN_STAMP):
 
 test: test-full test-minimal
 
+# One process per Keras backend (and one for tf-keras): the tests marked `keras` run again on
+# the jax and torch backends, those marked `tf_keras` with TF_USE_LEGACY_KERAS=1; exit code 5
+# (no such tests collected) is fine there.
 test-full: venv
-	@echo "==> tests with all frameworks ($(TEST_PATHS), hypothesis profile $(PROFILE))"
-	$(VENV)/bin/python -m pytest $(TEST_PATHS) --hypothesis-profile=$(PROFILE)
+	@echo "==> tests with all frameworks ($(TEST_PATHS), hypothesis profile $(PROFILE); Keras on tensorflow)"
+	KERAS_BACKEND=tensorflow $(VENV)/bin/python -m pytest $(TEST_PATHS) -m "not tf_keras" --hypothesis-profile=$(PROFILE)
+	@for b in jax torch; do echo "==> suites marked keras, KERAS_BACKEND=$$b"; \
+		KERAS_BACKEND=$$b $(VENV)/bin/python -m pytest suites -m keras --hypothesis-profile=$(PROFILE) -q \
+		|| [ $$? -eq 5 ] || exit 1; done
+	@echo "==> suites marked tf_keras, TF_USE_LEGACY_KERAS=1"; \
+		TF_USE_LEGACY_KERAS=1 $(VENV)/bin/python -m pytest suites -m tf_keras --hypothesis-profile=$(PROFILE) -q \
+		|| [ $$? -eq 5 ] || exit 1
 
 # The report proves the rule: validate fails (exit 1) on any error or failed record, and on a
 # skip/xfail without a reason, and lists them on stderr. Its "valid" line is silenced so that
@@ -65,6 +76,30 @@ report: venv
 	@echo "==> conformance run -> reports/latest"
 	$(VENV)/bin/python -m conformance run --out reports/latest --profile $(PROFILE)
 
+# The Keras upgrade, gated (README "Gating your own upgrade"): tox builds one env per Keras
+# release (tox.ini keras314, keras315), each writes reports/upgrade/<env>/; then the gate
+# compares them into reports/upgrade/gate-keras314-to-keras315.md (exit 1 = a regression,
+# which is a finding here, not a failure of this target).
+matrix: venv
+	@test -x .venv-tox/bin/tox || { $(PYTHON) -m venv .venv-tox && .venv-tox/bin/python $(PIP) -r $(REQ)/tools.txt; }
+	.venv-tox/bin/tox -e keras314,keras315
+	$(VENV)/bin/python -m conformance gate reports/upgrade/keras314/report.json reports/upgrade/keras315/report.json \
+		--out reports/upgrade/gate-keras314-to-keras315.md; test $$? -le 1
+
+# Speed benchmarks (README "Benchmarks"): suites/test_bench*.py with RNN_BENCH_FULL=1 (sizes small,
+# medium, large; several alternating rounds), Keras on its tensorflow backend. pytest-benchmark's
+# JSON goes to reports/bench/pytest-benchmark.json, the measurements and ratios into the report's
+# benchmarks section: reports/bench/report.json, .md, .html (rendered even when a bound fails).
+bench: venv
+	@mkdir -p reports/bench
+	@rm -f reports/bench/report.json reports/bench/report.md reports/bench/report.html
+	@start=$$(date +%s); rc=0; RNN_BENCH_FULL=1 KERAS_BACKEND=tensorflow $(VENV)/bin/python -m pytest \
+		suites/test_bench.py suites/test_bench_reference.py -p no:cacheprovider -q -rs \
+		--benchmark-json=reports/bench/pytest-benchmark.json \
+		--conformance-report=reports/bench/report.json || rc=$$?; \
+	$(VENV)/bin/python -m conformance render reports/bench/report.json || exit 1; \
+	echo "==> make bench: $$(( $$(date +%s) - start )) s, exit $$rc; reports/bench/report.md"; exit $$rc
+
 clean:
-	rm -rf $(VENV) $(VENV_MIN) .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info reports/latest
+	rm -rf $(VENV) $(VENV_MIN) .venv-tox .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info reports/latest
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

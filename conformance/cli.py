@@ -1,100 +1,110 @@
-"""Command line: `python -m conformance run|validate`.
+"""Command line: `python -m conformance run|merge|gate|render|validate`.
 
-run       runs the suites in a pytest subprocess (frameworks load in their own process) and
-          writes DIR/report.json; exits with pytest's code. --adapter MODULE:INFO (repeatable)
-          adds an outside adapter path (passed on as pytest's --adapter); the module must be
-          importable from the checkout or the PYTHONPATH.
+run       runs the suites in pytest subprocesses (one per Keras backend; see
+          conformance/runner.py), shows progress, and writes DIR/report.json, report.md,
+          report.html and junit.xml; exits with the worst part's pytest code.
+merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids or an
+          invalid/other-schema input are refused (exit 2).
+gate      compares CANDIDATE with BASELINE: prints a markdown summary; exit 0 nothing
+          regressed, 1 a regression, 2 a report missing, truncated, unparseable or of another
+          schema (see conformance/gate.py).
+render    (re)writes report.md, report.html and junit.xml beside a report.json.
 validate  checks a report.json: exit 0 valid, 2 missing or invalid, 1 valid but a --fail-on
           outcome occurs (or, with --require-reasons, a non-passed result has no reason).
 """
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 from .report import OUTCOMES, ReportError, load_report, validate_report
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout: suites/ and conftest.py live here
-NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
-USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
+PROFILES = ("quick", "dev", "ci", "thorough")
 
 
-def _summary(report: dict) -> str:
-    counts = Counter(r.get("outcome") for r in report.get("results", []))
-    return ", ".join(f"{counts[o]} {o}" for o in OUTCOMES if counts[o]) or "no results"
+def _load_valid(path):
+    """The report at `path`, or None after printing why it cannot be used."""
+    try:
+        report = load_report(path)
+    except ReportError as e:
+        print(f"invalid: {e}", file=sys.stderr)
+        return None
+    problems = validate_report(report)
+    for p in problems:
+        print(f"invalid: {path}: {p}", file=sys.stderr)
+    return None if problems else report
 
 
 def cmd_run(args) -> int:
-    report_path = (Path(args.out) if args.out else ROOT / "reports" / "latest").resolve() / "report.json"
-    cmd = [sys.executable, "-m", "pytest", "suites", f"--conformance-report={report_path}",
-           f"--hypothesis-profile={args.profile}"]
-    if args.k:
-        cmd += ["-k", args.k]
-    cmd += [f"--adapter={spec}" for spec in args.adapter or ()]
-    if not (ROOT / "suites").is_dir():
-        print(f"conformance: no suites/ directory in {ROOT}", file=sys.stderr)
-        return NO_TESTS
-    report_path.unlink(missing_ok=True)  # never summarise a previous run's report as this one's
-    print("conformance: running", " ".join(cmd[1:]), f"(in {ROOT})", flush=True)
-    code = subprocess.call(cmd, cwd=ROOT, env=_child_env())
-    if code == USAGE_ERROR:
-        print("conformance: pytest rejected the run (usage error, exit 4; see its ERROR line above), "
-              "e.g. an --adapter spec it cannot load; no report was written.", file=sys.stderr)
-        return code
-    if code == NO_TESTS:
-        print("conformance: NO TESTS were collected (suites/ empty, or -k matched nothing); "
-              "the report has no results. Exit code 5.", file=sys.stderr)
+    from .runner import run
+
+    return run(args, ROOT)
+
+
+def cmd_merge(args) -> int:
+    from .merge import MergeError, merge_reports
+    from .render import summary_line
+    from .runner import write_outputs
+
+    named = []
+    for path in args.paths:
+        report = _load_valid(path)
+        if report is None:
+            return 2
+        named.append((path, report))
     try:
-        report = load_report(report_path)
-    except ReportError as e:
-        print(f"conformance: no report: {e}", file=sys.stderr)
-        partial = Path(f"{report_path}.partial.jsonl")
-        if partial.exists():
-            print(f"conformance: the run was interrupted; finished records are in {partial}", file=sys.stderr)
-        return code or 2
-    problems = validate_report(report)
-    for p in problems:
-        print(f"conformance: invalid report: {p}", file=sys.stderr)
-    print(f"conformance: {report_path}: {_summary(report)}")
-    return code or (2 if problems else 0)
+        merged = merge_reports(named)
+    except MergeError as e:
+        print(f"merge: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    write_outputs(merged, out)
+    print(f"merged {len(named)} reports into {out / 'report.json'}: {summary_line(merged)}")
+    return 0
 
 
-def _child_env() -> dict:
-    """os.environ with relative PYTHONPATH entries made absolute: they are relative to the
-    caller's directory, and the pytest subprocess runs in the checkout."""
-    env = dict(os.environ)
-    if env.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) if p else os.getcwd()
-                                            for p in env["PYTHONPATH"].split(os.pathsep))
-    return env
+def cmd_gate(args) -> int:
+    from . import expectations as expect
+    from . import gate
+    from .render import write_text_atomic
+
+    reports = [_load_valid(p) for p in (args.baseline, args.candidate)]
+    if any(r is None for r in reports):
+        return 2
+    try:
+        entries = expect.load_dir(args.expectations or ROOT / "expectations")
+    except expect.ExpectationError as e:
+        print(f"gate: {e}", file=sys.stderr)
+        return 2
+    verdict = gate.compare(*reports, entries=entries, strict=args.strict)
+    text = gate.markdown(verdict, *reports, names=(args.baseline, args.candidate))
+    print(text, end="")
+    if args.out:
+        write_text_atomic(args.out, text)
+    return 0 if verdict.ok else 1
 
 
-def _adapter_spec(text: str) -> str:
-    from .adapters.base import _SPEC
+def cmd_render(args) -> int:
+    from .runner import write_outputs
 
-    if not _SPEC.match(text):
-        raise argparse.ArgumentTypeError(f"expected 'package.module:OBJ' naming an AdapterInfo "
-                                         f"(e.g. examples.hand_lstm:INFO), got {text!r}")
-    return text
+    report = _load_valid(args.path)
+    if report is None:
+        return 2
+    write_outputs(report, Path(args.path).parent)
+    print(f"wrote report.md, report.html and junit.xml beside {args.path}")
+    return 0
 
 
 def cmd_validate(args) -> int:
-    try:
-        report = load_report(args.path)
-    except ReportError as e:
-        print(f"invalid: {e}", file=sys.stderr)
+    from .render import summary_line
+
+    report = _load_valid(args.path)
+    if report is None:
+        print(f"{args.path}: not a valid report", file=sys.stderr)
         return 2
-    problems = validate_report(report)
-    for p in problems:
-        print(f"invalid: {p}", file=sys.stderr)
-    if problems:
-        print(f"{args.path}: {len(problems)} problem(s)", file=sys.stderr)
-        return 2
-    print(f"{args.path}: valid ({_summary(report)})")
+    print(f"{args.path}: valid ({summary_line(report)})")
     bad = [r for r in report["results"] if r["outcome"] in (args.fail_on or ())]
     if args.require_reasons:
         bad += [r for r in report["results"] if r["outcome"] != "passed" and not r["reason"] and r not in bad]
@@ -103,19 +113,62 @@ def cmd_validate(args) -> int:
     return 1 if bad else 0
 
 
+def _adapter_spec(text: str) -> str:
+    from .adapters.base import SPEC_PATTERN
+
+    if not SPEC_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"expected 'package.module:OBJ' naming an AdapterInfo "
+                                         f"(e.g. examples.hand_lstm:INFO), got {text!r}")
+    return text
+
+
+def _frameworks(text: str) -> list:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated framework names, got {text!r}")
+    return names
+
+
+def _jobs(text: str):
+    if text == "auto" or (text.isdigit() and int(text) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="run the conformance suites and write DIR/report.json")
+    run = sub.add_parser("run", help="run the conformance suites and write DIR/report.{json,md,html}, junit.xml")
     run.add_argument("--out", metavar="DIR", help="output directory (default: reports/latest in the checkout)")
-    run.add_argument("--profile", default="ci", choices=("dev", "ci", "thorough"),
-                     help="hypothesis profile (default: ci, deterministic)")
+    run.add_argument("--profile", default="ci", choices=PROFILES,
+                     help="hypothesis profile (default: ci, deterministic; quick: fewer examples)")
     run.add_argument("-k", metavar="EXPR", help="only tests matching this pytest -k expression")
     run.add_argument("--adapter", action="append", type=_adapter_spec, metavar="MODULE:OBJ",
                      help="also run the outside adapter path this 'package.module:INFO' spec names "
                           "(an AdapterInfo), as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
+    run.add_argument("--frameworks", type=_frameworks, metavar="A,B",
+                     help="only these frameworks' tests (torch, keras, tensorflow, tf_keras, flax, jax, "
+                          "onnxruntime); parts of other frameworks are left out")
+    run.add_argument("-n", "--numprocesses", type=_jobs, metavar="N",
+                     help="pytest-xdist workers per part (a number or 'auto')")
+    run.add_argument("--strict-expectations", action="store_true",
+                     help="a test an expectation marks xfail fails if it passes")
     run.set_defaults(func=cmd_run)
+    merge = sub.add_parser("merge", help="merge reports (e.g. one per CI job) into DIR")
+    merge.add_argument("paths", nargs="+", metavar="REPORT")
+    merge.add_argument("--out", required=True, metavar="DIR")
+    merge.set_defaults(func=cmd_merge)
+    gate = sub.add_parser("gate", help="compare CANDIDATE with BASELINE; exit 1 on a regression")
+    gate.add_argument("baseline", metavar="BASELINE")
+    gate.add_argument("candidate", metavar="CANDIDATE")
+    gate.add_argument("--expectations", metavar="DIR", help="expectation files (default: expectations/)")
+    gate.add_argument("--strict", action="store_true", help="an unexpected pass (xpassed) is a regression")
+    gate.add_argument("--out", metavar="FILE", help="also write the markdown summary to FILE")
+    gate.set_defaults(func=cmd_gate)
+    render = sub.add_parser("render", help="write report.md, report.html, junit.xml beside a report.json")
+    render.add_argument("path", metavar="PATH")
+    render.set_defaults(func=cmd_render)
     val = sub.add_parser("validate", help="check a report.json against the schema")
     val.add_argument("path", metavar="PATH")
     val.add_argument("--fail-on", action="append", choices=OUTCOMES, metavar="OUTCOME",

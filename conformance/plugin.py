@@ -26,6 +26,17 @@ duplicates dropped) and every spec is resolved: a spec that names no importable 
 attribute, not an `AdapterInfo`, or an adapter name already registered is a usage error (exit 4).
 A module that exists but fails while importing is a usage error too, with its traceback.
 The variable is restored when the run ends.
+
+Expectations (`conformance.expectations`): the entries in ``--expectations DIR`` (default
+``expectations/`` under the rootdir) that apply to the installed versions mark the tests they
+match ``xfail`` with their reason; ``--strict-expectations`` makes such a test that passes
+fail. Applicable entries matching no collected test of a collected file are warned about.
+
+``--frameworks torch,keras`` keeps only the tests of those frameworks: tests parametrized
+with an `AdapterInfo` of another framework, or marked ``framework("other")``, are deselected
+(tests of no framework stay). ``--conformance-variant NAME`` suffixes every record id with
+`` (NAME)``, so the records of one suite run in several processes (one per Keras backend)
+can be merged; repros then start with the environment variables that select the variant.
 """
 from __future__ import annotations
 
@@ -39,11 +50,16 @@ from pathlib import Path
 
 import pytest
 
-from .report import RECORD_KEYS, build_report, check_field, write_report_atomic
+from . import expectations as expect
+from .frameworks import installed_version
+from .report import RECORD_KEYS, SECTIONS, build_report, check_field, variant_id, write_report_atomic
 
 USER_PROPERTY = "conformance"
+SECTION_PROPERTY = "conformance-section"
 # Fields a test may set with record(); the others come from pytest.
 SETTABLE = tuple(k for k in RECORD_KEYS if k not in ("id", "outcome"))
+# Environment variables that select a process variant; repros name them when set.
+VARIANT_ENV = ("KERAS_BACKEND", "TF_USE_LEGACY_KERAS")
 
 
 def pytest_addoption(parser):
@@ -54,6 +70,15 @@ def pytest_addoption(parser):
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:OBJ", dest="conformance_adapters",
                     help="add the outside adapter path named by this 'package.module:INFO' spec (an "
                          "AdapterInfo) to the suites, as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
+    group.addoption("--expectations", metavar="DIR", default=None,
+                    help="directory of expectation files (*.toml; default: expectations/ under the rootdir)")
+    group.addoption("--strict-expectations", action="store_true", default=False,
+                    help="a test marked xfail by an expectation fails if it passes (the deviation is gone)")
+    group.addoption("--frameworks", metavar="A,B", default=None,
+                    help="run only the tests of these frameworks (torch, keras, tensorflow, flax, jax, "
+                         "onnxruntime, ...); tests of no framework stay")
+    group.addoption("--conformance-variant", metavar="NAME", default=None,
+                    help="suffix every record id with ' (NAME)' (one process of a multi-process run)")
 
 
 _ENV_UNSET = object()
@@ -63,13 +88,13 @@ _IMPORTERS = {__file__, importlib.__file__, os.path.join(os.path.dirname(__file_
 def _add_adapters(config, specs):
     """Merge `specs` into $RNN_CONFORMANCE_ADAPTERS and check the result; UsageError if bad."""
     from . import registry
-    from .adapters.base import _SPEC, AdapterInfo
+    from .adapters.base import SPEC_PATTERN, AdapterInfo
 
     old = os.environ.get(registry.ENV_VAR)
     current = [s.strip() for s in (old or "").split(",") if s.strip()]
     merged = current + [s for s in dict.fromkeys(specs) if s not in current]
     for spec in specs:
-        if not _SPEC.match(spec):
+        if not SPEC_PATTERN.match(spec):
             raise pytest.UsageError(f"--adapter: expected 'package.module:OBJ' naming an AdapterInfo "
                                     f"(e.g. examples.hand_lstm:INFO), got {spec!r}")
         try:
@@ -112,14 +137,77 @@ def pytest_unconfigure(config):
     _restore_env(config)
 
 
+def _load_expectations(config):
+    directory = config.getoption("expectations")
+    directory = Path(directory) if directory else Path(str(config.rootpath)) / "expectations"
+    if config.getoption("expectations") and not directory.is_dir():
+        raise pytest.UsageError(f"--expectations: {directory} is not a directory")
+    try:
+        return expect.load_dir(directory)
+    except expect.ExpectationError as e:
+        raise pytest.UsageError(f"expectations: {e}") from None
+
+
 def pytest_configure(config):
     specs = [s.strip() for s in config.getoption("conformance_adapters") or () if s.strip()]
     if specs:
         _add_adapters(config, specs)
+    config._conformance_expectations = _load_expectations(config)
     path = config.getoption("conformance_report")
     # xdist workers only produce reports; the controller (or a plain run) records them.
     if path and not hasattr(config, "workerinput"):
         config.pluginmanager.register(Recorder(config, path), "conformance-recorder")
+
+
+def _item_frameworks(item):
+    """Top-level framework names an item needs: its AdapterInfo params and framework() marks."""
+    from .adapters.base import AdapterInfo
+
+    names = {m.args[0] for m in item.iter_markers("framework") if m.args}
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    names |= {v.framework for v in params.values() if isinstance(v, AdapterInfo)}
+    return {n.split(".")[0] for n in names}
+
+
+def _select_frameworks(config, items):
+    chosen = config.getoption("frameworks")
+    if not chosen:
+        return
+    keep_names = {n.strip() for n in chosen.split(",") if n.strip()}
+    keep, drop = [], []
+    for item in items:
+        needs = _item_frameworks(item)
+        (keep if not needs or needs <= keep_names else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _apply_expectations(config, items):
+    entries = getattr(config, "_conformance_expectations", [])
+    if not entries:
+        return
+    versions = {e.framework: installed_version(e.framework) for e in entries}
+    live = expect.applicable(entries, versions, expect.current_backend())
+    used = set()
+    strict = config.getoption("strict_expectations")
+    for item in items:
+        hit = next((e for e in live if e.matches_id(item.nodeid)), None)
+        if hit is not None:
+            used.add(hit)
+            item.add_marker(pytest.mark.xfail(reason=hit.label(), strict=strict))
+    files = {item.nodeid.split("::")[0] for item in items}
+    for e in live:
+        if e not in used and any(expect.fnmatch.fnmatchcase(f, e.test.split("::")[0]) for f in files):
+            config.issue_config_time_warning(pytest.PytestWarning(
+                f"expectation {e.source} ({e.test}) applies to {e.framework} {versions[e.framework]} "
+                "but matches no collected test: remove or fix it"), stacklevel=2)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    _select_frameworks(config, items)
+    _apply_expectations(config, items)
 
 
 @pytest.fixture
@@ -145,6 +233,26 @@ def conformance_record(request):
         props.append((USER_PROPERTY, clean))
 
     return record
+
+
+@pytest.fixture
+def conformance_section(request):
+    """Callable `add(section, **entry)` appending a JSON object to a report section (one of
+    report.SECTIONS other than "parts": fingerprints, findings, claims, benchmarks,
+    error_growth); the entry gets this test's record id as "id"."""
+    node = request.node
+
+    def add(section, **entry):
+        if section not in SECTIONS or section == "parts":
+            raise TypeError(f"conformance_section: unknown section {section!r}; allowed: "
+                            f"{', '.join(s for s in SECTIONS if s != 'parts')}")
+        try:
+            entry = json.loads(json.dumps(entry, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"conformance_section: entry is not strict JSON ({e})") from None
+        node.user_properties.append((SECTION_PROPERTY, (section, entry)))
+
+    return add
 
 
 def _first_line(text) -> str | None:
@@ -193,6 +301,7 @@ class Recorder:
         self.path = Path(path)
         self.partial = Path(f"{path}.partial.jsonl")
         self.records = {}  # id -> finished record (a later record for the same id replaces it)
+        self.sections = {}  # id -> [(section, entry)] added by that test
         self._pending = {}  # nodeid -> record being assembled over setup/call/teardown
         self.interrupted = False
 
@@ -200,24 +309,38 @@ class Recorder:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self.partial.write_text("")  # start fresh, even if an earlier run left a partial file
 
+    def env_prefix(self) -> str:
+        """"KERAS_BACKEND=jax " etc.: in a variant process, the variables that select it."""
+        if not self.config.getoption("conformance_variant"):
+            return ""
+        return "".join(f"{k}={shlex.quote(os.environ[k])} " for k in VARIANT_ENV if k in os.environ)
+
     def repro(self, nodeid: str) -> str:
         from hypothesis import settings
 
         quoted = "'" + nodeid.replace("'", "'\"'\"'") + "'"
-        cmd = f"python -m pytest {quoted} -p no:cacheprovider --hypothesis-profile={settings.get_current_profile_name()}"
+        cmd = (f"{self.env_prefix()}python -m pytest {quoted} -p no:cacheprovider "
+               f"--hypothesis-profile={settings.get_current_profile_name()}")
         seed = self.config.getoption("--hypothesis-seed", None)
         return cmd + (f" --hypothesis-seed={shlex.quote(str(seed))}" if seed is not None else "")
 
     def _new(self, nodeid: str) -> dict:
         rec = dict.fromkeys(RECORD_KEYS)
-        rec.update(id=nodeid, suite=Path(nodeid.split("::")[0]).stem or nodeid)
+        rec.update(id=variant_id(nodeid, self.config.getoption("conformance_variant")),
+                   suite=Path(nodeid.split("::")[0]).stem or nodeid)
+        rec["_nodeid"] = nodeid
         return rec
 
     def pytest_runtest_logreport(self, report):
         rec = self._pending.setdefault(report.nodeid, self._new(report.nodeid))
+        added = []
         for name, fields in report.user_properties:
             if name == USER_PROPERTY:
                 rec.update(fields)
+            elif name == SECTION_PROPERTY:
+                added.append(tuple(fields))
+        if added:  # every phase's report carries all properties so far: keep the latest list
+            self.sections[rec["id"]] = added
         outcome, reason = _classify(report)
         if outcome is not None and rec["outcome"] != "error":  # an error is never downgraded
             rec["outcome"] = outcome
@@ -236,10 +359,13 @@ class Recorder:
             self._finish(rec)
 
     def _finish(self, rec):
+        nodeid = rec.pop("_nodeid", rec["id"])
         if rec["outcome"] is None:  # the call phase never reported (e.g. setup passed, then a crash)
             rec["outcome"] = "error"
         if rec["repro"] is None:
-            rec["repro"] = self.repro(rec["id"])
+            rec["repro"] = self.repro(nodeid)
+        elif self.env_prefix():  # a test's own snippet: say which environment it needs
+            rec["repro"] = f"# in an environment with {self.env_prefix().strip()}\n{rec['repro']}"
         self.records[rec["id"]] = rec
         with open(self.partial, "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
@@ -257,6 +383,10 @@ class Recorder:
             say(f"conformance: run interrupted; {len(self.records)} finished records kept in {self.partial}")
             return
         results = sorted(self.records.values(), key=lambda r: r["id"])  # stable under xdist too
-        write_report_atomic(build_report(results), self.path)
+        sections = {}
+        for rec_id in sorted(self.sections):
+            for name, entry in self.sections[rec_id]:
+                sections.setdefault(name, []).append({"id": rec_id, **entry})
+        write_report_atomic(build_report(results, sections=sections), self.path)
         os.remove(self.partial)
         say(f"conformance: {len(self.records)} records written to {self.path}")

@@ -28,20 +28,62 @@ __all__ = ["ADAPTERS", "ENV_VAR", "adapters", "get", "info_of", "load", "resolve
 ENV_VAR = "RNN_CONFORMANCE_ADAPTERS"
 _A = "conformance.adapters."
 
-ADAPTERS = (
-    AdapterInfo(name="torch.nn.LSTM", framework="torch", distribution="torch", cell="lstm",
-                devices=("cpu", "cuda"), factory=_A + "torch_nn:make",
-                features=frozenset({"stacked", "bidirectional", "initial_state", "projection", "float64"})),
-    AdapterInfo(name="torch.nn.GRU", framework="torch", distribution="torch", cell="gru",
-                devices=("cpu", "cuda"), factory=_A + "torch_nn:make",
-                features=frozenset({"stacked", "bidirectional", "initial_state", "float64"})),
-    # Keras 3: the backend is the process's (KERAS_BACKEND); the adapter reports it.
-    AdapterInfo(name="keras.layers.LSTM", framework="keras", distribution="keras", cell="lstm",
-                factory=_A + "keras_rnn:make",
-                features=frozenset({"stacked", "bidirectional", "initial_state"})),
-    AdapterInfo(name="keras.layers.GRU", framework="keras", distribution="keras", cell="gru",
-                factory=_A + "keras_rnn:make",
-                features=frozenset({"stacked", "bidirectional", "initial_state", "reset_before"})),
+# torch: each module declared once, then one path per input variant (see adapters/torch_common.py).
+_TORCH = (  # (name, cell, module, own features, dropout knobs)
+    ("torch.nn.LSTM", "lstm", "torch_nn", {"projection"}, ("dropout",)),
+    ("torch.nn.GRU", "gru", "torch_nn", set(), ("dropout",)),
+    ("torch.nn.LSTMCell", "lstm", "torch_cells", set(), ()),  # a Python loop over the cell, per layer
+    ("torch.nn.GRUCell", "gru", "torch_cells", set(), ()),
+)
+_TORCH_VARIANTS = (  # (name suffix, options, extra features)
+    ("", {}, set()),
+    ("[batch_first]", {"batch_first": True}, set()),
+    ("[packed,enforce_sorted=True]", {"packed": "sorted"}, {"lengths"}),
+    ("[packed,enforce_sorted=True,batch_first]", {"packed": "sorted", "batch_first": True}, {"lengths"}),
+    ("[packed,enforce_sorted=False]", {"packed": "unsorted"}, {"lengths"}),
+    ("[packed,enforce_sorted=False,batch_first]", {"packed": "unsorted", "batch_first": True}, {"lengths"}),
+)
+_TORCH_FEATURES = {"stacked", "bidirectional", "initial_state", "float64", "gradients"}
+
+ADAPTERS = tuple(
+    AdapterInfo(name=name + suffix, framework="torch", distribution="torch", cell=cell, devices=("cpu", "cuda"),
+                factory=_A + module + ":make", features=frozenset(_TORCH_FEATURES | own | extra),
+                padding="zero_output" if "lengths" in extra else None, options=options,
+                dropout=knobs if not options else ())  # dropout is fingerprinted on the plain variant
+    for name, cell, module, own, knobs in _TORCH for suffix, options, extra in _TORCH_VARIANTS
+) + (
+    # Keras 3: the backend is the process's (KERAS_BACKEND); the adapter reports it. One entry per
+    # (layer, variant); adapters/keras_rnn.py reads the options. Bidirectional is the "bidirectional"
+    # feature (keras.layers.Bidirectional around each layer).
+    *(AdapterInfo(name=name + suffix, framework="keras", distribution="keras", cell=cell,
+                  factory=_A + "keras_rnn:make", options={**kind, **options}, padding=padding,
+                  dropout=("dropout", "recurrent_dropout") if not suffix and not kind else (),
+                  features=frozenset((feats - ({"bidirectional"} if kind.get("layer") == "stacked_cells" else set()))
+                                     | ({"reset_before"} if cell == "gru" else set())))
+      for name, cell, kind, variants in (
+          ("keras.layers.LSTM", "lstm", {}, "all"), ("keras.layers.GRU", "gru", {}, "all"),
+          ("keras.layers.RNN(LSTMCell)", "lstm", {"layer": "rnn"}, "base"),
+          ("keras.layers.RNN(GRUCell)", "gru", {"layer": "rnn"}, "base"))
+      # RNN(StackedRNNCells) (option layer="stacked_cells") is not an entry: with one cell it
+      # crashes under a mask on every backend (suites/test_keras_crashes.py), which the generic
+      # strategies draw
+      for suffix, options, feats, padding in (  # (name suffix, options, features, padding policy)
+          ("", {}, {"stacked", "bidirectional", "initial_state", "gradients"}, None),
+          # mask= from lengths (right padding): state carried, the previous output repeated
+          ("[mask]", {}, {"stacked", "initial_state", "gradients", "lengths"}, "repeat_output"),
+          # Bidirectional forces zero_output_for_mask = return_sequences (keras bidirectional.py)
+          ("[mask,zero_output_for_mask]", {"zero_output_for_mask": True},
+           {"stacked", "bidirectional", "initial_state", "gradients", "lengths"}, "zero_output"),
+          ("[unroll,mask,zero_output_for_mask]", {"unroll": True, "zero_output_for_mask": True},
+           {"stacked", "bidirectional", "initial_state", "gradients", "lengths"}, "zero_output"))
+      # implementation=1 and unroll without a mask are drawn by suites/test_keras_dropout.py and
+      # test_keras_coverage.py; here only the variants with their own padding behaviour
+      if variants == "all" or (variants == "base" and suffix == "") or (variants == "mask" and suffix == "[mask]")),
+    # tf-keras 2 (``import tf_keras``; adapters/tf_keras_rnn.py), mask= with zero_output_for_mask=True.
+    *(AdapterInfo(name=f"tf_keras.layers.{layer}", framework="tf_keras", distribution="tf-keras", cell=layer.lower(),
+                  factory=_A + "tf_keras_rnn:make", options={"zero_output_for_mask": True}, padding="zero_output",
+                  features=frozenset({"stacked", "bidirectional", "initial_state", "gradients", "lengths"} | own))
+      for layer, own in (("LSTM", set()), ("GRU", {"reset_before"}))),
     AdapterInfo(name="tf.raw_ops.BlockLSTM", framework="tensorflow", distribution="tensorflow-cpu", cell="lstm",
                 factory=_A + "tf_block_lstm:make",
                 features=frozenset({"initial_state", "peephole", "forget_bias", "cell_clip"})),
@@ -49,18 +91,31 @@ ADAPTERS = (
     AdapterInfo(name="tf.raw_ops.BlockLSTMV2", framework="tensorflow", distribution="tensorflow-cpu", cell="lstm",
                 factory=_A + "tf_block_lstm:make",
                 features=frozenset({"initial_state", "peephole", "cell_clip"})),
-    AdapterInfo(name="flax.linen.LSTMCell", framework="flax.linen", distribution="flax", cell="lstm",
-                factory=_A + "flax_linen:make", features=frozenset({"initial_state"})),
-    AdapterInfo(name="flax.linen.OptimizedLSTMCell", framework="flax.linen", distribution="flax", cell="lstm",
-                factory=_A + "flax_linen:make", features=frozenset({"initial_state"})),
-    AdapterInfo(name="flax.linen.GRUCell", framework="flax.linen", distribution="flax", cell="gru",
-                factory=_A + "flax_linen:make", features=frozenset({"initial_state"})),
+    # flax.linen: nn.RNN per direction, nn.Bidirectional for two, layers composed (flax_linen.py);
+    # no "lengths": nn.RNN's seq_lengths follows no reference policy (suites/test_flax_rnn.py).
+    *(AdapterInfo(name=f"flax.linen.{cell}", framework="flax.linen", distribution="flax", cell=kind,
+                  factory=_A + "flax_linen:make", options={"cell": cell},
+                  features=frozenset({"stacked", "bidirectional", "initial_state", "gradients"}))
+      for cell, kind in (("LSTMCell", "lstm"), ("OptimizedLSTMCell", "lstm"), ("GRUCell", "gru"))),
+    # flax.nnx: nnx.RNN / nnx.Bidirectional (flax_nnx.py). The nnx GRUCell has no b_hn, so it
+    # cannot take the suites' GRU weights; suites/test_flax_rnn.py covers it.
+    *(AdapterInfo(name=f"flax.nnx.{cell}", framework="flax.nnx", distribution="flax", cell="lstm",
+                  factory=_A + "flax_nnx:make", options={"cell": cell},
+                  features=frozenset({"stacked", "bidirectional", "initial_state", "gradients"}))
+      for cell in ("LSTMCell", "OptimizedLSTMCell")),
+    # onnxruntime: one-node models (onnxruntime_rnn.py); sequence_lens zero-fills padded outputs.
+    # layout=1 is refused by the CPU kernels (suites/test_onnxruntime_rnn.py), so no variant here.
     AdapterInfo(name="onnxruntime.LSTM", framework="onnxruntime", distribution="onnxruntime", cell="lstm",
-                factory=_A + "onnxruntime_rnn:make", requires=("onnx",),
-                features=frozenset({"bidirectional", "initial_state", "peephole"})),
+                factory=_A + "onnxruntime_rnn:make", requires=("onnx",), padding="zero_output",
+                features=frozenset({"bidirectional", "initial_state", "peephole", "lengths"})),
     AdapterInfo(name="onnxruntime.GRU", framework="onnxruntime", distribution="onnxruntime", cell="gru",
-                factory=_A + "onnxruntime_rnn:make", requires=("onnx",),
-                features=frozenset({"bidirectional", "initial_state", "reset_before"})),
+                factory=_A + "onnxruntime_rnn:make", requires=("onnx",), padding="zero_output",
+                features=frozenset({"bidirectional", "initial_state", "reset_before", "lengths"})),
+    # jax.experimental.rnn.lstm_ref: the pure-JAX CPU reference of the cuDNN-only lstm, whose
+    # CUDA run is suites/test_jax_experimental_rnn.py (the registry requires a "cpu" device).
+    AdapterInfo(name="jax.experimental.rnn.lstm_ref", framework="jax", distribution="jax", cell="lstm",
+                factory=_A + "jax_experimental_rnn:make", padding="zero_output",
+                features=frozenset({"stacked", "bidirectional", "initial_state", "lengths", "gradients"})),
 )
 
 _BY_NAME = {info.name: info for info in ADAPTERS}

@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 
 from .frameworks import installed_version
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records gained `kernel`
 
 # Every record carries all of these keys (None where unknown), in this order.
 RECORD_KEYS = (
-    "id", "adapter", "framework", "framework_version", "backend", "device", "suite",
+    "id", "adapter", "framework", "framework_version", "backend", "device", "kernel", "suite",
     "feature", "outcome", "max_abs_err", "tolerance", "seed", "reason", "repro",
 )
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
@@ -28,9 +28,12 @@ PACKAGES = (
     "keras", "tf-keras", "jax", "jaxlib", "flax", "onnx", "onnxruntime",
 )
 ENVIRONMENT_KEYS = ("python", "platform", "cpu", "cpu_count", "packages")
+# Optional top-level sections: lists of JSON objects that tests add through the plugin's
+# `conformance_section` fixture (and `parts`, the inputs of a merged report).
+SECTIONS = ("parts", "fingerprints", "findings", "claims", "benchmarks", "error_growth")
 
 # Type rules of the record fields that tests may set; `id`, `suite`, `outcome` are checked apart.
-_STR_OR_NONE = ("adapter", "framework", "framework_version", "backend", "device", "feature",
+_STR_OR_NONE = ("adapter", "framework", "framework_version", "backend", "device", "kernel", "feature",
                 "reason", "repro")
 _NUMBER_OR_NONE = ("max_abs_err", "tolerance")
 
@@ -81,16 +84,35 @@ def environment() -> dict:
     }
 
 
-def build_report(results, created: str | None = None) -> dict:
-    """The report dict. Each result is completed with every RECORD_KEYS key (None if absent)."""
+def variant_id(nodeid: str, variant: str | None) -> str:
+    """The record id of `nodeid` run in process variant `variant` ("keras-jax"): "<nodeid> (keras-jax)"."""
+    return f"{nodeid} ({variant})" if variant else nodeid
+
+
+def node_id(record_id: str) -> str:
+    """The pytest node id of a record id (without a variant suffix)."""
+    if record_id.endswith(")") and " (" in record_id:
+        return record_id.rsplit(" (", 1)[0]
+    return record_id
+
+
+def build_report(results, created: str | None = None, sections: dict | None = None) -> dict:
+    """The report dict. Each result is completed with every RECORD_KEYS key (None if absent);
+    `sections` ({name: [objects]}, names from SECTIONS) are added when non-empty."""
     if created is None:
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return {
+    report = {
         "schema_version": SCHEMA_VERSION,
         "created": created,
         "environment": environment(),
         "results": [{k: r.get(k) for k in RECORD_KEYS} for r in results],
     }
+    for name, entries in (sections or {}).items():
+        if name not in SECTIONS:
+            raise ValueError(f"unknown report section {name!r}; known: {SECTIONS}")
+        if entries:
+            report[name] = list(entries)
+    return report
 
 
 def validate_report(report) -> list[str]:
@@ -107,6 +129,11 @@ def validate_report(report) -> list[str]:
         problems += _check_created(report["created"])
     if "environment" in report:
         problems += _check_environment(report["environment"])
+    for key in sorted(set(report) - {"schema_version", "created", "environment", "results"}):
+        if key not in SECTIONS:
+            problems.append(f"unknown top-level key {key!r}")
+        elif not isinstance(report[key], list) or not all(isinstance(e, dict) for e in report[key]):
+            problems.append(f"{key} must be a list of objects")
     results = report.get("results", [])
     if not isinstance(results, list):
         return problems + ["results must be a list"]

@@ -37,7 +37,7 @@ def test_validate_valid(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     (None, "report not found"),
-    ('{"schema_version": 1, "resu', "truncated"),
+    ('{"schema_version": 2, "resu', "truncated"),
     ('{"schema_version": 0, "results": []}', "schema_version 0"),
 ])
 def test_validate_unreadable_is_2(tmp_path, content, message):
@@ -114,8 +114,10 @@ def test_bad_adapter_spec_message():
 def test_run_passes_adapters_to_pytest(tmp_path, monkeypatch):
     """Each --adapter becomes a pytest --adapter, in order; relative PYTHONPATH entries are made
     absolute (pytest runs in the checkout, not in the caller's directory)."""
+    from conformance import runner
+
     calls = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda cmd, cwd, env: calls.append((cmd, env)) or 4)
+    monkeypatch.setattr(runner.subprocess, "call", lambda cmd, cwd, env: calls.append((cmd, env)) or 4)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([".", "lib", "/abs/dir"]))
     assert cli.main(["run", "--out", "out", "--adapter", "a.b:INFO", "--adapter", "c:X"]) == 4

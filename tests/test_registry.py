@@ -105,11 +105,44 @@ def test_adapter_info_validation():
         (dict(devices="cpu"), "devices"),
         (dict(name=""), "name"),
         (dict(requires="onnx"), "requires"),
+        (dict(features={"lengths"}), "padding"),  # lengths without a padding policy
+        (dict(padding="zero_output"), "padding"),  # a policy without lengths
+        (dict(features={"lengths"}, padding="zeros"), "padding"),
+        (dict(options=[("batch_first", True)]), "options"),
     ]:
         with pytest.raises(ValueError, match=match):
             AdapterInfo(**{**ok, **bad})
     info = AdapterInfo(**ok, features=["stacked"], devices=["cpu", "cuda"])
     assert info.features == frozenset({"stacked"}) and info.devices == ("cpu", "cuda")
+    info = AdapterInfo(**ok, features={"lengths"}, padding="carry_h", options={"batch_first": True})
+    assert info.option("batch_first") is True and info.option("packed", "no") == "no"
+    assert hash(info) == hash(replace(info, options={}))  # options do not enter the hash
+
+
+def test_torch_variants_declare_what_they_do():
+    """Every torch module path exists in the six input variants; packed ones take lengths and
+    follow torch's zero_output policy; every torch path has gradients."""
+    torch_paths = [i for i in registry.ADAPTERS if i.framework == "torch"]
+    assert len(torch_paths) == 24
+    for info in torch_paths:
+        packed = info.option("packed")
+        assert packed in (None, "sorted", "unsorted")
+        assert ("lengths" in info.features) == (packed is not None) == ("[packed" in info.name)
+        assert info.padding == ("zero_output" if packed else None)
+        assert ("batch_first" in info.name) == bool(info.option("batch_first"))
+        assert "gradients" in info.features
+
+
+def test_checked_lengths():
+    a = NumpyLSTM(replace(OUTSIDE, features=OUTSIDE.features | {"lengths"}, padding="zero_output"))
+    assert a.checked_lengths(None, (4, 2, 3)) is None
+    assert a.checked_lengths([4, 1], (4, 2, 3)).tolist() == [4, 1]
+    for bad, match in [([4], "2 integers"), ([4.0, 1.0], "2 integers"), ([0, 1], "1..4"), ([5, 1], "1..4"),
+                       ([[4, 1]], "2 integers")]:
+        with pytest.raises(ValueError, match=match):
+            a.checked_lengths(bad, (4, 2, 3))
+    with pytest.raises(UnsupportedCase, match="lengths"):
+        NumpyLSTM(OUTSIDE).checked_lengths([4, 1], (4, 2, 3))
 
 
 def test_supports_names_missing_features():

@@ -61,7 +61,7 @@ def test_failed_write_keeps_old_report_and_leaves_no_temp(tmp_path):
     ('{"schema_version": 1, "results": [', "truncated"),
     ("{nonsense}", "not valid JSON"),
     ("[1, 2]", "not a JSON object"),
-    ('{"schema_version": 2}', "schema_version 2"),
+    ('{"schema_version": 3}', "schema_version 3"),
     ('{"results": []}', "schema_version None"),
 ])
 def test_load_errors_are_clear(tmp_path, content, message):
@@ -98,7 +98,7 @@ def _problems_after(change):
     (lambda r: r["results"][1].update(id=r["results"][0]["id"]), "duplicate id"),
     (lambda r: r.update(created="yesterday"), "ISO-8601"),
     (lambda r: r.update(created="2026-01-01T00:00:00+02:00"), "UTC"),
-    (lambda r: r.update(schema_version=7), "schema_version must be 1"),
+    (lambda r: r.update(schema_version=7), "schema_version must be 2"),
     (lambda r: r.pop("environment"), "missing top-level key 'environment'"),
     (lambda r: r["environment"].update(cpu_count="2"), "cpu_count"),
     (lambda r: r["environment"]["packages"].update(torch=2), "packages['torch']"),
@@ -120,3 +120,14 @@ def test_schema_doc_names_every_field():
     names = {"schema_version", "created", "environment", "results", *RECORD_KEYS, *OUTCOMES,
              *(f"environment.{k}" for k in ENVIRONMENT_KEYS), *PACKAGES}
     assert names - documented == set()
+
+
+def test_sections_are_validated():
+    from conformance.report import build_report
+
+    r = build_report([], sections={"claims": [{"claim": "c"}], "benchmarks": []})
+    assert "claims" in r and "benchmarks" not in r and validate_report(r) == []
+    assert validate_report({**r, "claims": {"a": 1}}) == ["claims must be a list of objects"]
+    assert validate_report({**r, "extra": []}) == ["unknown top-level key 'extra'"]
+    with pytest.raises(ValueError, match="unknown report section"):
+        build_report([], sections={"nonsense": [{}]})

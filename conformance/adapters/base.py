@@ -40,10 +40,27 @@ Conventions every adapter follows (the suites rely on them):
 - It returns NumPy arrays in the reference's shapes: ``y (T, B, D*Hout)`` (both directions
   concatenated, each output at its own time position), ``h_n (L*D, B, Hout)``,
   ``c_n (L*D, B, H)`` for an LSTM, None for a GRU.
+- A path declaring "lengths" takes ``forward(..., lengths=)``: ints (B,) in 1..T, right padding;
+  it must then behave like ``reference.run(..., lengths=, padding=info.padding)`` (the suites
+  pass ``lengths`` only to such paths; `checked_lengths` validates them).
+- A path declaring "gradients" implements ``vjp(stack, x, dy, dh_n=None, dc_n=None, h0=None,
+  c0=None, lengths=None) -> (reference.Result, reference.Grads)``: the forward result and the
+  gradient of ``sum(dy*y) + sum(dh_n*h_n) + sum(dc_n*c_n)`` w.r.t. x, h0, c0 and every weight,
+  in the canonical layout (as ``reference.run_vjp``).
+- Optionally ``kernel_of(stack, x, h0=None, c0=None, lengths=None) -> str`` names the kernel
+  the framework actually ran for that case (e.g. "oneDNN", "native", "cuDNN"); the suites
+  record it.
+- A path with dropout knobs (``AdapterInfo.dropout``) implements
+  ``dropout_session(stack, rates, seed) -> session``: the layer built once with the given
+  weights and drop rates (``{knob: p}``, probabilities of dropping, whatever the framework's
+  own parametrization), its random state seeded with `seed` the framework's way; then
+  ``session(x, h0=None, c0=None, training=True) -> reference.Result`` runs it, successive calls
+  continuing the framework's random state. The mask oracles and statistics
+  (`conformance.oracles.probe`, `conformance.fingerprint`) work through it alone.
 - A case the path cannot express raises `UnsupportedCase` (a ValueError) naming the feature;
   `supports` tells in advance. A device the machine lacks raises `DeviceUnavailable` when the
   adapter is built; the suites turn it into a skip with its message as the reason.
-- Nothing random: no dropout, inference mode.
+- ``forward`` and ``vjp``: nothing random, no dropout, inference mode.
 """
 from __future__ import annotations
 
@@ -57,7 +74,7 @@ from reference import Result
 from reference.params import GRUWeights, LSTMWeights
 
 __all__ = [
-    "FEATURES", "CELLS", "DTYPES", "AdapterInfo", "Adapter", "BaseAdapter", "DeviceUnavailable",
+    "FEATURES", "PADDINGS", "CELLS", "DTYPES", "AdapterInfo", "Adapter", "BaseAdapter", "DeviceUnavailable",
     "UnsupportedCase", "supports", "required_features", "as_stack",
 ]
 
@@ -75,10 +92,16 @@ FEATURES = {
     "reset_before": "GRU reset gate applied before the recurrent matmul (reset_after=False); "
                     "every GRU path computes reset_after=True",
     "float64": "the path can run in float64 (dtype='float64')",
+    "lengths": "variable sequence lengths (right padding, 1..T): ``forward(..., lengths=)``; padded "
+               "steps follow the path's declared ``padding`` policy (reference.POLICIES)",
+    "gradients": "the adapter implements ``vjp``: gradients w.r.t. x, h0, c0 and every weight",
 }
+#: Reference padding policies an adapter with "lengths" may declare (reference.POLICIES).
+PADDINGS = ("zero_output", "repeat_output", "carry_h", "compute")
 CELLS = ("lstm", "gru")
 DTYPES = ("float32", "float64")
-_SPEC = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+#: A "package.module:object" spec naming an adapter path or factory.
+SPEC_PATTERN = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
 _LSTM_ONLY = {"projection", "peephole", "forget_bias", "cell_clip"}
 
 
@@ -91,7 +114,7 @@ class UnsupportedCase(ValueError):
 
 
 def _check_spec(what, spec):
-    if not isinstance(spec, str) or not _SPEC.match(spec):
+    if not isinstance(spec, str) or not SPEC_PATTERN.match(spec):
         raise ValueError(f"{what}: expected 'package.module:function', got {spec!r}")
     return spec
 
@@ -112,6 +135,13 @@ class AdapterInfo:
     factory       "module:function" building the adapter: ``function(info, *, device, dtype)``
     requires      further modules the path imports besides `framework` (e.g. "onnx" to build
                   the model onnxruntime runs); the suites require() them too
+    padding       with the "lengths" feature: the reference policy the path follows at padded
+                  steps (one of PADDINGS; torch's PackedSequence is "zero_output")
+    options       constructor options that make this path a variant of another (e.g. torch's
+                  ``{"batch_first": True, "packed": "unsorted"}``); the factory reads them
+    dropout       the path's dropout knobs, by the framework's own names (torch nn.LSTM:
+                  ("dropout",); Keras LSTM: ("dropout", "recurrent_dropout")); a path with
+                  knobs implements ``dropout_session`` (see the module docstring)
     """
 
     name: str
@@ -123,6 +153,9 @@ class AdapterInfo:
     devices: Tuple[str, ...] = ("cpu",)
     features: frozenset = field(default_factory=frozenset)
     requires: Tuple[str, ...] = ()
+    padding: Optional[str] = None
+    options: dict = field(default_factory=dict, hash=False)
+    dropout: Tuple[str, ...] = ()
 
     def __post_init__(self):
         for attr in ("name", "framework", "distribution"):
@@ -153,6 +186,22 @@ class AdapterInfo:
             raise ValueError(f"AdapterInfo.requires: expected a tuple of module names, got {requires!r}")
         object.__setattr__(self, "requires", tuple(requires))
         _check_spec("AdapterInfo.factory", self.factory)
+        if ("lengths" in feats) != (self.padding is not None):
+            raise ValueError("AdapterInfo.padding: declare a padding policy exactly when the path has the "
+                             f"'lengths' feature (features {sorted(feats)}, padding {self.padding!r})")
+        if self.padding is not None and self.padding not in PADDINGS:
+            raise ValueError(f"AdapterInfo.padding: expected one of {PADDINGS}, got {self.padding!r}")
+        if not isinstance(self.options, dict) or not all(isinstance(k, str) for k in self.options):
+            raise ValueError(f"AdapterInfo.options: expected a dict with string keys, got {self.options!r}")
+        object.__setattr__(self, "options", dict(self.options))
+        knobs = self.dropout
+        if isinstance(knobs, str) or not all(isinstance(k, str) and k for k in knobs):
+            raise ValueError(f"AdapterInfo.dropout: expected a tuple of knob names, got {knobs!r}")
+        object.__setattr__(self, "dropout", tuple(knobs))
+
+    def option(self, key, default=None):
+        """The value of constructor option `key` (see `options`), or `default`."""
+        return self.options.get(key, default)
 
 
 @runtime_checkable
@@ -163,7 +212,7 @@ class Adapter(Protocol):
     device: str
     dtype: str
 
-    def forward(self, stack, x, h0=None, c0=None) -> Result:
+    def forward(self, stack, x, h0=None, c0=None) -> Result:  # + lengths= with "lengths"
         ...
 
 
@@ -178,8 +227,9 @@ def as_stack(stack):
     return [[layer] if isinstance(layer, (LSTMWeights, GRUWeights)) else list(layer) for layer in stack]
 
 
-def required_features(stack, *, initial_state=False, dtype="float32"):
-    """(cell, frozenset of FEATURES) a case needs: its stack, whether it gives h0/c0, its dtype."""
+def required_features(stack, *, initial_state=False, dtype="float32", lengths=False):
+    """(cell, frozenset of FEATURES) a case needs: its stack, whether it gives h0/c0 and lengths,
+    its dtype."""
     stack = as_stack(stack)
     ws = [w for layer in stack for w in layer]
     if not all(isinstance(w, (LSTMWeights, GRUWeights)) for w in ws):
@@ -194,6 +244,8 @@ def required_features(stack, *, initial_state=False, dtype="float32"):
         need.add("bidirectional")
     if initial_state:
         need.add("initial_state")
+    if lengths:
+        need.add("lengths")
     if np.dtype(dtype) == np.float64:
         need.add("float64")
     for w in ws:
@@ -211,9 +263,9 @@ def required_features(stack, *, initial_state=False, dtype="float32"):
     return cells.pop(), frozenset(need)
 
 
-def supports(info, stack, *, initial_state=False, dtype="float32"):
+def supports(info, stack, *, initial_state=False, dtype="float32", lengths=False):
     """(True, "") if `info` declares every feature the case needs, else (False, reason)."""
-    cell, need = required_features(stack, initial_state=initial_state, dtype=dtype)
+    cell, need = required_features(stack, initial_state=initial_state, dtype=dtype, lengths=lengths)
     if cell != info.cell:
         return False, f"{info.name} runs {info.cell.upper()} cells, the stack holds {cell.upper()} weights"
     missing = sorted(need - info.features)
@@ -286,6 +338,21 @@ class BaseAdapter:
                 raise ValueError(f"c0: expected shape {(n, B, H)}, got {c0.shape}")
             c0 = c0.astype(dt)
         return stack, x.astype(dt), h0, c0
+
+    def checked_lengths(self, lengths, shape):
+        """`lengths` as an int64 array (B,) with values in 1..T for an input of `shape` (T, B, I),
+        or None; UnsupportedCase if the path does not declare "lengths"."""
+        if lengths is None:
+            return None
+        if "lengths" not in self.info.features:
+            raise UnsupportedCase(f"{self.info.name} does not support lengths")
+        T, B = shape[0], shape[1]
+        arr = np.asarray(lengths)
+        if arr.shape != (B,) or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"lengths: expected {B} integers (one per batch row), got {lengths!r}")
+        if arr.min() < 1 or arr.max() > T:
+            raise ValueError(f"lengths: expected values in 1..{T} (the padded length), got {arr.tolist()}")
+        return arr.astype(np.int64)
 
     def forward(self, stack, x, h0=None, c0=None) -> Result:  # pragma: no cover - abstract
         raise NotImplementedError

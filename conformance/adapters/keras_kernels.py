@@ -1,0 +1,118 @@
+"""Which kernel a Keras 3 recurrent layer runs, observed through Keras' own code.
+
+`observe(keras, fn)` runs ``fn()`` with the backend's RNN module instrumented (only wrappers
+that record and call through: nothing is changed): every call of the backend's ``cudnn_ok``
+(with its result), of its cuDNN kernels (``_cudnn_lstm``, ``_cudnn_gru`` ...), of its
+non-cuDNN fused fallbacks (torch backend ``_fallback_lstm`` / ``_fallback_gru``) and of the
+generic step loop ``keras.src.backend.rnn``. The kernel that ran is then
+
+    "cuDNN"                  a cuDNN kernel was entered and returned
+    "fallback_lstm/gru"      the torch backend's own fused loop (no mask, no cuDNN)
+    "generic RNN loop"       the backend-independent step loop (``backend.rnn``)
+
+`gpu_eligible(keras, layer)`: what the same ``cudnn_ok`` says for this layer's arguments when
+the backend's GPU probe (``_is_gpu_available`` / ``_is_cuda_cudnn_available``) is made to answer
+True -- i.e. the decision Keras would take on a machine with a GPU, computed by its own code on
+CPU. The layer-level conditions come first (keras/src/layers/rnn/lstm.py, gru.py ``inner_loop``):
+``use_cudnn in ("auto", True)`` and ``recurrent_dropout == 0``; a masked call never reaches
+cuDNN on the JAX and torch backends (``lstm``/``gru`` raise NotImplementedError on any mask), on
+the TF backend only when the mask is right-padded (``_assert_valid_mask`` raises otherwise).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+
+KERNELS = ("_cudnn_lstm", "_cudnn_gru", "_fallback_lstm", "_fallback_gru")
+GPU_PROBES = ("_is_gpu_available", "_is_cuda_cudnn_available")
+
+
+def backend_module(keras):
+    return importlib.import_module(f"keras.src.backend.{keras.backend.backend()}.rnn")
+
+
+@contextlib.contextmanager
+def _patched(obj, name, make):
+    old = getattr(obj, name)
+    setattr(obj, name, make(old))
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+def observe(keras, fn):
+    """(fn(), record) with record = {"cudnn_ok": [results], "ran": [kernel names], "generic": n}."""
+    mod = backend_module(keras)
+    import keras.src.backend as kb
+
+    record = {"cudnn_ok": [], "ran": [], "generic": 0}
+
+    def recorder(name):
+        def make(old):
+            def wrapped(*a, **k):
+                out = old(*a, **k)
+                if name == "cudnn_ok":
+                    record["cudnn_ok"].append(bool(out))
+                elif name == "rnn":
+                    record["generic"] += 1
+                else:
+                    record["ran"].append(name)
+                return out
+            return wrapped
+        return make
+
+    with contextlib.ExitStack() as stack:
+        for name in ("cudnn_ok",) + KERNELS:
+            if hasattr(mod, name):
+                stack.enter_context(_patched(mod, name, recorder(name)))
+        stack.enter_context(_patched(kb, "rnn", recorder("rnn")))
+        out = fn()
+    return out, record
+
+
+def kernel_name(record):
+    ran = record["ran"]
+    if any(r.startswith("_cudnn") for r in ran):
+        return "cuDNN"
+    if ran:
+        return ran[-1].lstrip("_")
+    return "generic RNN loop" if record["generic"] else "none observed"
+
+
+def gpu_eligible(keras, layer, masked=False):
+    """(eligible, why): would Keras pick cuDNN for `layer` (an LSTM / GRU / RNN layer, not a
+    wrapper) on a machine with a GPU? Decided by the backend's own ``cudnn_ok`` with the GPU
+    probe answering True, after the layer-level conditions."""
+    cell = getattr(layer, "cell", None)
+    if not hasattr(layer, "use_cudnn"):
+        return False, f"{type(layer).__name__} has no cuDNN path (only keras.layers.LSTM / GRU do)"
+    if layer.use_cudnn not in ("auto", True):
+        return False, f"use_cudnn={layer.use_cudnn!r}"
+    if cell.recurrent_dropout:
+        return False, "recurrent_dropout > 0"
+    b = keras.backend.backend()
+    if masked and b in ("jax", "torch"):
+        return False, f"a mask: the {b} backend's lstm/gru raise NotImplementedError on any mask"
+    mod = backend_module(keras)
+    kw = dict(unroll=layer.unroll, use_bias=cell.use_bias)
+    if "GRU" in type(cell).__name__:
+        if b == "tensorflow":
+            kw["reset_after"] = cell.reset_after
+        elif not cell.reset_after:
+            return False, "reset_after=False"
+    with contextlib.ExitStack() as stack:
+        for probe in GPU_PROBES:
+            if hasattr(mod, probe):
+                stack.enter_context(_patched(mod, probe, lambda old: (lambda *a, **k: True)))
+        ok = bool(mod.cudnn_ok(cell.activation, cell.recurrent_activation, **kw))
+    return ok, "cudnn_ok" + ("" if ok else " is False for these arguments") + (
+        " (TF: only if the mask is right-padded)" if ok and masked else "")
+
+
+def decision(keras, layer, mask=None, kind="layer"):
+    """{"gpu_eligible": bool, "why": str} for the first RNN layer of a path (a Bidirectional's
+    forward layer)."""
+    inner = getattr(layer, "forward_layer", layer)
+    ok, why = gpu_eligible(keras, inner, masked=mask is not None)
+    return {"gpu_eligible": ok, "why": why}

@@ -1,0 +1,119 @@
+"""Self-tests of conformance/expectations.py and its pytest integration (plugin)."""
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conformance import expectations as expect
+
+pytest_plugins = ["pytester"]
+ROOT = Path(__file__).resolve().parents[1]
+
+ENTRY = """
+[[expect]]
+test = "test_t.py::test_a*"
+framework = "pytest"
+versions = ">=1"
+outcome = "failed"
+reason = "known deviation"
+link = "https://example.org/issue/1"
+"""
+
+
+def write(tmp_path, text, name="e.toml"):
+    d = tmp_path / "expectations"
+    d.mkdir(exist_ok=True)
+    (d / name).write_text(textwrap.dedent(text))
+    return d
+
+
+def test_load_and_match(tmp_path):
+    (e,) = expect.load_dir(write(tmp_path, ENTRY))
+    assert e.matches_id("test_t.py::test_a[x]") and not e.matches_id("test_t.py::test_b")
+    assert e.applies("8.0") and not e.applies(None) and not e.applies("0.9")
+    assert e.label() == "expected deviation: known deviation [https://example.org/issue/1]"
+    assert e.source == "e.toml#1"
+    assert expect.load_dir(tmp_path / "nowhere") == []
+
+
+def test_backend_restricts(tmp_path):
+    (e,) = expect.load_dir(write(tmp_path, ENTRY.replace('outcome', 'backend = "jax"\noutcome')))
+    assert e.applies("8.0", "jax") and not e.applies("8.0", "tensorflow")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[expect]]\ntest = 'x'\n", "missing"),
+    (ENTRY.replace('outcome = "failed"', 'outcome = "passed"'), "outcome must be one of"),
+    (ENTRY.replace('versions = ">=1"', 'versions = "newest"'), "PEP 440"),
+    (ENTRY.replace('link = "https://example.org/issue/1"', 'link = "see the docs"'), "http"),
+    (ENTRY + 'colour = "red"\n', "unknown keys"),
+    ("[expect]\ntest = 'x'\n", "array of tables"),
+    ("[[expect]\n", "not valid TOML"),
+    ("foo = 1\n", "unknown top-level"),
+    (ENTRY.replace('reason = "known deviation"', 'reason = ""'), "missing"),
+])
+def test_malformed_files_are_refused(tmp_path, text, message):
+    with pytest.raises(expect.ExpectationError, match=message):
+        expect.load_dir(write(tmp_path, text))
+
+
+def test_apply_to_records():
+    e = expect.Expectation(test="test_t.py::test_a*", framework="keras", outcome="failed", reason="r", versions="<4")
+    recs = [{"id": "test_t.py::test_a", "outcome": "failed", "reason": "boom", "backend": None},
+            {"id": "test_t.py::test_a2 (keras-jax)", "outcome": "passed", "reason": None, "backend": "jax"},
+            {"id": "test_t.py::test_b", "outcome": "failed", "reason": "boom", "backend": None}]
+    out = expect.apply_to_records(recs, [e], {"keras": "3.15.1"})
+    assert [r["outcome"] for r in out] == ["xfailed", "xpassed", "failed"]
+    assert out[0]["reason"] == "expected deviation: r"
+    assert [r["outcome"] for r in expect.apply_to_records(recs, [e], {"keras": "4.0"})] == ["failed", "passed",
+                                                                                             "failed"]
+
+
+TESTS = """
+def test_a_fails():
+    assert 1 == 2, "the framework deviates"
+def test_a_passes():
+    pass
+def test_b():
+    pass
+"""
+
+
+@pytest.fixture
+def run(pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+
+    def go(*args, entry=ENTRY):
+        pytester.makepyfile(test_t=TESTS)
+        write(pytester.path, entry)
+        return pytester.runpytest_subprocess("-p", "conformance.plugin", "-p", "no:cacheprovider",
+                                             "--conformance-report=r.json", *args)
+    return go
+
+
+def test_pytest_marks_matching_tests_xfail(pytester, run):
+    r = run()
+    r.assert_outcomes(passed=1, xfailed=1, xpassed=1)
+    recs = {x["id"]: x for x in json.loads((pytester.path / "r.json").read_text())["results"]}
+    assert recs["test_t.py::test_a_fails"]["outcome"] == "xfailed"
+    assert recs["test_t.py::test_a_fails"]["reason"].startswith("expected deviation: known deviation")
+    assert recs["test_t.py::test_a_passes"]["outcome"] == "xpassed"
+
+
+def test_strict_expectations_fail_an_unexpected_pass(run):
+    r = run("--strict-expectations")
+    r.assert_outcomes(passed=1, xfailed=1, failed=1)
+
+
+def test_stale_expectation_is_warned_about(run):
+    r = run(entry=ENTRY.replace("test_t.py::test_a*", "test_t.py::test_gone"))
+    r.assert_outcomes(passed=2, failed=1)
+    assert "matches no collected test" in r.stdout.str()
+
+
+def test_malformed_expectations_are_a_usage_error(run):
+    r = run(entry="[[expect]]\ntest = 1\n")
+    assert r.ret == 4 and "expectations:" in r.stderr.str()
