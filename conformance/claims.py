@@ -24,6 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS_DIR = ROOT / "claims"
 VERDICTS = ("confirmed", "refuted", "partly true", "not applicable in current versions")
@@ -73,11 +75,11 @@ def verdict(claim: Claim, holds: dict, applicable: bool = True) -> str:
     """The verdict from the measured truth of each of the claim's parts."""
     if set(holds) != set(claim.parts):
         raise ClaimError(f"{claim.id}: measured parts {sorted(holds)} differ from the declared {sorted(claim.parts)}")
-    if not all(isinstance(v, bool) for v in holds.values()):
+    if not all(isinstance(v, (bool, np.bool_)) for v in holds.values()):
         raise ClaimError(f"{claim.id}: every part must be measured as a bool, got {holds}")
     if not applicable:
         return VERDICTS[3]
-    n = sum(holds.values())
+    n = sum(bool(v) for v in holds.values())
     return VERDICTS[0] if n == len(holds) else VERDICTS[1] if n == 0 else VERDICTS[2]
 
 
