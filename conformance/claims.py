@@ -117,7 +117,8 @@ def render_markdown(report) -> str:
     if not entries:
         return "\n".join(lines + ["No claims in this report (run `suites/test_claims.py`).", ""])
     counts = Counter(e.get("verdict") for e in entries)
-    lines += [f"**{len(entries)} claims** from {len({e.get('source') for e in entries})} documents: "
+    n, docs = len(entries), len({e.get("source") for e in entries})
+    lines += [f"**{n} claim{'s' * (n != 1)}** from {docs} document{'s' * (docs != 1)}: "
               + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
               + "".join(f", {n} {v}" for v, n in counts.items() if v not in VERDICTS) + ".", ""]
     by_doc = {}
