@@ -315,7 +315,8 @@ def test_c000_custom_cell_state_keep_prob(ledger):
     ledger(holds, f"the document's cell around keras.layers.LSTMCell({H}), T={T}, B={B}: tf.nn.dropout's second "
                   f"argument is `rate` in TF 2 ({inspect.signature(tf.nn.dropout)}), so state_keep_prob=0.9 DROPS "
                   f"90%: {text_rate}; read as keep_prob=0.9: {text_keep}. Kept state values are multiplied by "
-                  f"1/(1-0.9) = 10 each step. (tf.nn.dropout also turns the [h, c] list into one stacked tensor.)",
+                  f"1/(1-0.9) = 10 each step. (tf.nn.dropout also turns the [h, c] list into one stacked tensor; the "
+                  f"document's base class tf.nn.rnn_cell.RNNCell exists: {hasattr(tf.nn, 'rnn_cell')}.)",
            framework="tensorflow")
     assert as_keep != as_rate, f"the measured rate fits both or neither reading: {text_keep}; {text_rate}; {ledger.ctx}"
 
@@ -577,9 +578,9 @@ def torch_packed_case():
 
 
 def test_c002_dropout_on_packed_wrong_gradients(ledger):
+    case = torch_packed_case()
     from suites.test_torch_dropout import check_user_dropout
 
-    case = torch_packed_case()
     err, pad_grad, msg = check_user_dropout(case, "packed")
     holds = {"dropout on packed.data gives different outputs or gradients than the same masks applied before packing":
                  err > 1e-12}
@@ -1088,3 +1089,68 @@ def test_c004_rnn_params_no_step_dropped(ledger):
                   f"mask changing between steps {fresh:.3f}; rows with some but not all steps fully dropped: "
                   f"{singled_out}. One (B, F) mask per call: the same features are dropped at every step.",
            framework="keras")
+
+
+def test_c004_dropout_drops_kernel_parts(ledger):
+    tf, keras = keras_tf()
+    B, T, F, U = 4, 5, 6, 3
+    x = np.random.default_rng(SEED).normal(size=(B, T, F)).astype(np.float32)
+    layer = keras.layers.LSTM(U, dropout=0.5, seed=SEED % 2**31, return_sequences=True)
+    layer.build((B, T, F))
+    masks = []
+    orig = layer.cell.get_dropout_mask
+    layer.cell.get_dropout_mask = lambda step_input: masks.append(orig(step_input)) or masks[-1]  # observe, call through
+    y = np.asarray(layer(x, training=True))
+    m = np.asarray(masks[0])  # (B, F), values 0 or 2
+    check_probe(m, 2.0, ledger.ctx)
+    kernel, recurrent, bias = (np.asarray(w) for w in layer.get_weights())
+    errs = []
+    for b in range(B):  # one plain LSTM per sequence, its kernel rows scaled by that sequence's mask
+        plain = keras.layers.LSTM(U, return_sequences=True)
+        plain.build((1, T, F))
+        plain.set_weights([kernel * m[b][:, None], recurrent, bias])
+        errs.append(float(np.max(np.abs(np.asarray(plain(x[b:b + 1])) - y[b:b + 1]))))
+    holds = {"LSTM(dropout=p) computes exactly what an LSTM without dropout computes with the dropped input features' "
+             "kernel rows zeroed (per sequence, at every step)": max(errs) < 1e-5}
+    ledger(holds, f"keras.layers.LSTM({U}, dropout=0.5), B={B}, T={T}, F={F}: the input mask drawn per call has shape "
+                  f"{m.shape} (one per sequence; {int(np.sum(m == 0))} of {m.size} features dropped); each sequence's "
+                  f"output equals a dropout-free LSTM whose kernel rows of the dropped features are zeroed (kept rows "
+                  f"x2): max |difference| {max(errs):.2g} over all {T} steps. Dropping inputs with one mask per "
+                  "sequence is dropping kernel rows (Gal & Ghahramani); the recurrent kernel likewise under "
+                  "recurrent_dropout.", framework="keras")
+
+
+EXAMPLE3_002 = '''
+import torch
+import torch.nn as nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+class CustomLoss(nn.Module):
+    def __init__(self):
+        super(CustomLoss, self).__init__()
+        # Your custom loss logic here...
+
+    def forward(self, outputs, targets, lengths):
+      # Apply any necessary operations on outputs, potentially unpacked
+      # Consider the effect of dropout on gradient calculation within the loss function
+      loss = # your loss calculation
+      return loss
+
+criterion = CustomLoss()
+output = model(input_seq, lengths)
+loss = criterion(output, target_tensor, lengths) # target_tensor and lengths are appropriately sized
+
+loss.backward()
+'''
+
+
+def test_c002_example3_custom_loss(ledger):
+    try:
+        compile(EXAMPLE3_002, "002_example3.py", "exec")
+        result, valid = "compiles", True
+    except SyntaxError as e:
+        result, valid = f"SyntaxError: {e.msg} (line {e.lineno}: {e.text.strip() if e.text else ''})", False
+    ledger({"the example is valid Python that can run": valid},
+           f"Example 3 verbatim: {result}. It is a sketch (the loss body is missing; model, input_seq, target_tensor "
+           "come from nowhere): there is nothing to run, and nothing about dropout a loss would need to 'adjust for' "
+           "(see the unbiasedness check).")
