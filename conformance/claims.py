@@ -14,8 +14,8 @@ which decides (never a literal attached to a claim):
 The check then records an entry of the report's ``claims`` section (`entry`):
 ``{source, claim, verdict, evidence, test, parts}`` (the record ``id`` is added by the plugin).
 `render_markdown` turns a report's ledger into the standalone page ``claims.md``: verdict
-counts, then each document's claims with quote, verdict, evidence, test id and a repro
-command (`conformance run` writes it beside report.json; ``--claims PATH`` also elsewhere).
+counts, then each document's claims (in the table's order) with quote, measured parts,
+verdict, evidence, test id and a repro command (`conformance run` writes it beside report.json; ``--claims PATH`` also elsewhere).
 """
 from __future__ import annotations
 
@@ -104,13 +104,28 @@ def _outcome(report, entry):
     return rec.get("outcome") if rec else None
 
 
+def _table_order():
+    """Sort key of claims entries: the order of claims/*.toml (the documents' own order), entries
+    of unknown tests last, by id."""
+    try:
+        order = {c.test: i for i, c in enumerate(load().values())}
+    except (OSError, ClaimError, tomllib.TOMLDecodeError):
+        order = {}
+
+    def key(e):
+        name = str(e.get("test") or e.get("id") or "").split("::")[-1].split("[")[0]
+        return order.get(name, len(order)), e.get("id", "")
+    return key
+
+
 def render_markdown(report) -> str:
     """claims.md: the ledger of `report` (its ``claims`` section) on its own, by document."""
     entries = report.get("claims", [])
     lines = ["# Claims ledger: the seed documents, checked", "",
              f"Generated from the report of {report.get('created', '?')} by `python -m conformance run`: every verdict "
              "below is computed by a check in `suites/test_claims.py` from its measurements on the installed "
-             "versions (claims and their measured parts: `claims/*.toml`).", ""]
+             "versions (claims and their measured parts: `claims/*.toml`). Regenerate with `make report`, or the ledger "
+             "alone with `python -m conformance run --out DIR -k claims --claims reports/claims.md`.", ""]
     versions = (report.get("environment") or {}).get("packages") or {}
     if versions:
         lines += ["Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items()) if v) + ".", ""]
@@ -131,7 +146,7 @@ def render_markdown(report) -> str:
     lines.append("")
     for doc in sorted(by_doc):
         lines += [f"## {doc}", ""]
-        for e in sorted(by_doc[doc], key=lambda e: e.get("id", "")):
+        for e in sorted(by_doc[doc], key=_table_order()):
             outcome = _outcome(report, e)
             lines += [f"### {e.get('verdict', '?').upper()}: {e.get('claim', '')}", ""]
             parts = e.get("parts") or {}

@@ -416,7 +416,8 @@ def test_c001_dropout_layer_outside_ineffective(ledger):
                   f"({per_step_fraction(k):.2f} of elements change between steps), drop fraction {1 - k.mean():.2f}; "
                   f"the LSTM's output equals the reference LSTM on the dropped input with NO recurrent mask "
                   f"(max |error| {err_masked_input:.2g} <= {tol:.2g}), and differs from the undropped run by "
-                  f"{effect:.2g}: the layer regularises the inputs (not 'ineffective'), but never h_(t-1).",
+                  f"{effect:.2g}: the layer regularises the inputs (not 'ineffective'), but never h_(t-1). (After the RNN "
+                  "a Dropout layer masks its outputs only.)",
            framework="keras")
     assert err_masked_input <= tol, f"LSTM on the dropped input differs from the reference: {err_masked_input:.3g}; " \
                                     f"{ledger.ctx}"
