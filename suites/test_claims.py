@@ -343,6 +343,7 @@ def test_c000_dropoutwrapper_integrated_in_layers(ledger):
                   f"state_h {fp['state_h']}, state_c {fp['state_c']} (it masks h_(t-1) only inside the recurrent "
                   "matmul), so output_keep_prob / state_keep_prob have no layer equivalent (use a Dropout layer on "
                   "the outputs).", framework="keras")
+    assert wrapper_runs and keras_fingerprint("recurrent_dropout").deviation < 1e-4, ledger.ctx
 
 
 # ================================================================== 001: recurrent dropout with CuDNN layers
@@ -475,6 +476,9 @@ def test_c001_wrapper_runs_as_written(ledger):
            + "; ".join(f"{how}: {text}" for how, _, text in results)
            + ". GRU.get_initial_state takes a batch size, not the inputs, and CuDNNGRU/GRU are whole-sequence "
              "layers, not cells: they cannot be stepped with cell(x_t, states=...).", framework="keras")
+    # control: the same code, modernised (a GRUCell, get_initial_state(batch_size=)), runs here
+    out = _Wrapper.make(tf, keras, modern=True)(keras.layers.GRUCell(64), rate=0.5)(tf.ones((4, 10, 32)))
+    assert tuple(out.shape) == (4, 10, 64), f"the modernised wrapper does not run either; {ledger.ctx}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -731,6 +735,9 @@ def test_c002_example2_runs(ledger):
     ledger(holds, f"Example 2 as written: 32 sequences but {n_lengths} lengths; input_seq[indices] then keeps only the "
                   f"{input_seq.shape[0]} sequences the sort indexes, so the example {result} — sequence(s) "
                   f"{sorted(set(range(32)) - set(indices.tolist()))} silently vanish (no error).", framework="torch")
+    x, full = example_batch(torch)  # control: 32 lengths -> 32 rows
+    with torch.no_grad():
+        assert model(x, full).shape[0] == 32, ledger.ctx
 
 
 def test_c002_presort_optional(ledger):
@@ -747,6 +754,7 @@ def test_c002_presort_optional(ledger):
     ledger(holds, f"Example 1's model (float64, eval), batch 32: pre-sorted + unsorted vs unsorted input: max |difference| "
                   f"{diff:.3g}. pack_padded_sequence(enforce_sorted=False) sorts internally (sorted_indices) anyway; "
                   "a manual sort only matters for enforce_sorted=True (ONNX export).", framework="torch")
+    assert direct.shape == (32, 10) and bool(torch.isfinite(direct).all()), ledger.ctx
 
 
 def test_c002_gradients_through_packing(ledger):
@@ -770,6 +778,7 @@ def test_c002_gradients_through_packing(ledger):
                   f"nonzero gradient at {reached} of {int(valid.sum())} valid (t, b) positions, max |grad| at padded "
                   f"positions {float(g[~valid].max()):.3g}. Autograd handles pack/unpack; nothing to do by hand.",
            framework="torch")
+    assert bool(torch.isfinite(x.grad).all()), ledger.ctx
 
 
 def test_c002_dropout_biases_gradients(ledger):
@@ -913,6 +922,10 @@ def test_c003_example2_masking(ledger):
     tf, keras = keras_tf()
     keras.utils.set_random_seed(SEED % 2**31)
     diff = mask_reach(keras, keras.layers.Dropout)
+    keras.utils.set_random_seed(SEED % 2**31)
+    unmasked = example2_model(keras, keras.layers.Dropout(0.5))
+    unmasked.layers[0].mask_zero = False  # control: without the mask, padding must show
+    control = padding_invariance(unmasked, False)
     model = example2_model(keras, keras.layers.Dropout(0.5))
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     try:
@@ -925,9 +938,11 @@ def test_c003_example2_masking(ledger):
              "the model trains on batches of different sizes": trained}
     ledger(holds, f"Example 2 verbatim: 3 trailing zero tokens change the output by {diff['inference']:.2g} in "
                   f"inference and by {diff['training']:.2g} in training (Dropout at rate 0 there, for a deterministic "
-                  f"comparison): the Embedding mask crosses Dropout, which supports masking; train_on_batch with (batch, steps) = "
+                  f"comparison): the Embedding mask crosses Dropout, which supports masking (control: with "
+                  f"mask_zero=False the padding changes it by {control:.2g}); train_on_batch with (batch, steps) = "
                   f"(7, 10), (3, 6), (5, 12), (1, 4): {result}. (Example 1 trains on those batches too.)",
            framework="keras")
+    assert control > 1e-4, f"the padding measure cannot see a missing mask ({control:.3g}); {ledger.ctx}"
 
 
 def test_c003_example3_dynamic_dropout(ledger):
@@ -973,6 +988,7 @@ def test_c003_example3_dynamic_dropout(ledger):
                   f"for a deterministic comparison: the multiply makes a new tensor, the mask is lost and the second "
                   f"LSTM runs over the padding; the layer does not declare supports_masking"
                   f"{'; Keras warned: ' + '; '.join(warned) if warned else ''}).", framework="keras")
+    assert ratio.size >= 1 and np.all(np.isfinite(y)), ledger.ctx
 
 
 # ================================================================== 004: dropout vs recurrent_dropout vs Dropout
@@ -996,6 +1012,7 @@ def test_c004_gru_dropout_constructor(ledger):
            f"keras {keras.__version__}: Sequential + GRU(units=512, return_sequences=True, dropout=0.5, "
            f"input_shape=(None, {features_size})) + Dropout(0.5): {result}"
            + (f"; warning: {notes[0]}" if notes else "") + ".", framework="keras")
+    assert ok or "Error" in result, ledger.ctx
 
 
 def test_c004_dropout_on_inputs(ledger):
@@ -1155,3 +1172,5 @@ def test_c002_example3_custom_loss(ledger):
            f"Example 3 verbatim: {result}. It is a sketch (the loss body is missing; model, input_seq, target_tensor "
            "come from nowhere): there is nothing to run, and nothing about dropout a loss would need to 'adjust for' "
            "(see the unbiasedness check).")
+    # control: with a loss body the same code compiles, so the check can tell
+    compile(EXAMPLE3_002.replace("loss = # your loss calculation", "loss = outputs.sum()"), "002_example3.py", "exec")
