@@ -104,25 +104,33 @@ def accumulator(keras, n):
                                       recurrent_initializer="identity")
 
 
-def run_wrapped(tf, cell, x, state):
-    """Drive an RNN cell (a DropoutWrapper) step by step, as tf.nn.dynamic_rnn did: (outputs, state)."""
-    outs = []
-    for t in range(x.shape[0]):
-        o, state = cell(x[t], state)
-        outs.append(np.asarray(o))
-    return np.stack(outs), state
-
-
 def dropout_wrapper_run(keep_kw, T=8, B=64, F=16):
-    """tf.nn.RNNCellDropoutWrapper(accumulator, **keep_kw) over ones-inputs: (outputs (T, B, F),
-    final state (B, F))."""
+    """Document 000's Examples 1/2, modernised: tf.nn.RNNCellDropoutWrapper(cell, **keep_kw) run by
+    tf.compat.v1.nn.dynamic_rnn, the cell an accumulator, over ones-inputs (time-major): (outputs
+    (T, B, F), final state (B, F))."""
     tf, keras = keras_tf()
     tf.random.set_seed(SEED)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w = tf.nn.RNNCellDropoutWrapper(accumulator(keras, F), seed=SEED % 2**31, **keep_kw)
-    y, state = run_wrapped(tf, w, tf.ones((T, B, F)), [tf.zeros((B, F))])
-    return y, np.asarray(state[0] if isinstance(state, (list, tuple)) else state)
+        y, state = tf.compat.v1.nn.dynamic_rnn(w, tf.ones((T, B, F)), dtype=tf.float32, time_major=True)
+    return np.asarray(y, np.float64), np.asarray(state[0] if isinstance(state, (list, tuple)) else state)
+
+
+def example_000(keep_kw):
+    """Examples 1/2 of document 000 with the installed names: keras.layers.LSTMCell(256) for
+    LSTMBlockFusedCell, tf.nn.RNNCellDropoutWrapper, a (2, 3, 512) tensor for the placeholder,
+    tf.compat.v1.nn.dynamic_rnn. Returns what happened."""
+    tf, keras = keras_tf()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lstm_cell = keras.layers.LSTMCell(256)
+            dropout_wrapper = tf.nn.RNNCellDropoutWrapper(lstm_cell, **keep_kw)
+            outputs, _ = tf.compat.v1.nn.dynamic_rnn(dropout_wrapper, tf.ones((2, 3, 512)), dtype=tf.float32)
+        return f"runs (output shape {tuple(outputs.shape)})"
+    except Exception as e:  # noqa: BLE001 - the failure is the evidence
+        return error_text(e, 160)
 
 
 @functools.lru_cache(maxsize=None)
@@ -176,7 +184,8 @@ def test_c000_contrib_fused_cell(ledger):
              "the successor kernel tf.raw_ops.BlockLSTM runs and matches the reference LSTM": err <= tol}
     ledger(holds, f"tensorflow {tf.__version__}: tf.contrib {'present' if contrib else 'absent'} (removed in 2.0; "
                   f"LSTMBlockFusedCell lived in tf.contrib.rnn, never in tf.contrib.cudnn_rnn), tf.nn.dynamic_rnn "
-                  f"{'present' if dynamic else 'absent'} (tf.compat.v1 only). Successor: tf.raw_ops.BlockLSTM, the "
+                  f"{'present' if dynamic else 'absent'} (tf.compat.v1.nn.dynamic_rnn: "
+                  f"{'present' if hasattr(tf.compat.v1.nn, 'dynamic_rnn') else 'absent'}). Successor: tf.raw_ops.BlockLSTM, the "
                   f"kernel behind LSTMBlockFusedCell, matches the NumPy reference LSTM: max |error| {err:.2g} "
                   f"<= tolerance {tol:.2g} (T=5, B=3, I=4, H=6, float32).",
            applicable=contrib, framework="tensorflow")
@@ -243,8 +252,9 @@ def test_c000_input_keep_prob_per_step(ledger):
     scaled = st.value_deviation(m, 1 / keep) < 1e-5 and bool(np.any(np.abs(m - 1 / keep) < 1e-5))
     holds = {"input masks are fresh at every time step": fresh > 0, "drop rate is 1 - input_keep_prob": rate_ok,
              "kept inputs are scaled by 1/keep_prob": scaled}
-    ledger(holds, f"modernised: tf.nn.RNNCellDropoutWrapper(input_keep_prob={keep}) around an accumulator "
-                  f"SimpleRNNCell (LSTMBlockFusedCell is gone and was never an RNNCell), driven step by step. Masks "
+    ledger(holds, f"Example 1 with installed names (LSTMCell(256), tf.nn.RNNCellDropoutWrapper, "
+                  f"tf.compat.v1.nn.dynamic_rnn) {example_000(dict(input_keep_prob=keep))}. For the masks the cell is "
+                  f"an accumulator SimpleRNNCell (h_t = x_t + h_(t-1)) under the same wrapper and dynamic_rnn. Masks "
                   f"read back from the outputs (T=8, B=64, F=16): {fresh:.3f} of the elements change between "
                   f"consecutive steps (0 would be one mask per sequence); {rate_text}; kept values "
                   f"{np.unique(np.round(m, 5)).tolist()}.", framework="tensorflow")
@@ -260,7 +270,8 @@ def test_c000_output_keep_prob_hidden_state(ledger):
     rate_ok, rate_text = rate_evidence(int(k.size - k.sum()), k.size, 1 - keep)
     state_dropped = bool(np.any(np.abs(state - T) > 1e-5))
     holds = {"the outputs are dropped": bool(k.size - k.sum() > 0), "the carried (hidden) state is dropped": state_dropped}
-    ledger(holds, f"tf.nn.RNNCellDropoutWrapper(output_keep_prob={keep}) around an accumulator cell, ones-inputs: "
+    ledger(holds, f"Example 2 with installed names {example_000(dict(output_keep_prob=keep))}; "
+                  f"tf.nn.RNNCellDropoutWrapper(output_keep_prob={keep}) around an accumulator cell, ones-inputs: "
                   f"outputs / true state in {np.unique(np.round(m, 5)).tolist()}, {rate_text}; the final carried "
                   f"state is {'changed' if state_dropped else f'exactly {T} everywhere (never dropped)'} — the "
                   "dropout hits what the cell emits, not the state it carries to the next step.",
@@ -327,7 +338,7 @@ def test_c000_dropoutwrapper_integrated_in_layers(ledger):
         tf.compat.v1.nn.rnn_cell.DropoutWrapper  # noqa: B018 - the lookup is the check
         v1 = "tf.compat.v1.nn.rnn_cell.DropoutWrapper available"
     except AttributeError as e:
-        v1 = f"tf.compat.v1.nn.rnn_cell.DropoutWrapper: AttributeError: {e}"
+        v1 = f"tf.compat.v1.nn.rnn_cell.DropoutWrapper: AttributeError: {str(e).rstrip('.')}"
     y, _ = dropout_wrapper_run(dict(input_keep_prob=0.5), T=2, B=4, F=4)
     wrapper_runs = y.shape == (2, 4, 4)
     knobs = [p for p in inspect.signature(keras.layers.LSTM.__init__).parameters if "dropout" in p]
