@@ -152,6 +152,62 @@ def keras_fingerprint(knob):
                                power=False, modes=False)
 
 
+LEGACY_SCRIPT = r"""
+import json, os, warnings
+warnings.simplefilter("ignore")
+import numpy as np, tensorflow as tf
+out = {"tf_keras": __import__("tf_keras").__version__}
+try:
+    from tensorflow.keras.layers import CuDNNGRU  # document 001, as written
+    out["import"] = "works"
+except ImportError as e:
+    out["import"] = f"ImportError: {str(e).split(' (')[0]}"
+cls = getattr(tf.compat.v1.keras.layers, "CuDNNGRU", None)
+out["compat_v1"] = None if cls is None else f"{cls.__module__}.{cls.__name__}"
+if cls is not None:
+    import inspect
+    out["args"] = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+    try:
+        cls(4)(np.ones((1, 2, 3), "float32"))
+        out["cpu_run"] = "ran"
+    except Exception as e:
+        out["cpu_run"] = f"{type(e).__name__}: " + " ".join(str(e).split())[:150]
+# document 003, Example 1, on tf.keras 2 (tf-keras): train on batches of different sizes
+tf.keras.utils.set_random_seed(SEED)
+model = tf.keras.Sequential([tf.keras.layers.Embedding(1000, 64), tf.keras.layers.Dropout(0.5),
+                             tf.keras.layers.LSTM(64), tf.keras.layers.Dense(10, activation="softmax")])
+model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+rng = np.random.default_rng(SEED)
+try:
+    losses = [float(np.ravel(model.train_on_batch(rng.integers(1, 1000, (b, t)), rng.integers(0, 10, (b,))))[0])
+              for b, t in ((7, 10), (3, 6), (5, 12), (1, 4))]
+    hist = model.fit(rng.integers(1, 1000, (10, 8)), rng.integers(0, 10, (10,)), batch_size=4, epochs=1, verbose=0)
+    out["example1"] = {"failed": False, "losses": [round(v, 3) for v in losses], "fit": hist.history["loss"][-1]}
+except Exception as e:
+    out["example1"] = {"failed": True, "error": f"{type(e).__name__}: {str(e)[:200]}"}
+print(json.dumps(out))
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def legacy_keras():
+    """Facts from tf-keras 2 (tf.keras with TF_USE_LEGACY_KERAS=1, its own process): document 001's
+    CuDNNGRU import and the legacy compat.v1 layer, document 003's Example 1. None if tf-keras is
+    not installed."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tf_keras") is None:
+        return None
+    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    r = subprocess.run([sys.executable, "-c", LEGACY_SCRIPT.replace("SEED", str(SEED % 2**31))], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"the tf-keras process failed (exit {r.returncode}):\n{r.stderr[-2000:]}"
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def check_probe(v, scale, ctx):
     dev = st.value_deviation(v, scale)
     assert dev < 1e-4, f"probe recovered values off {{0, {scale}}} by {dev:.3g}: the oracle is broken; {ctx}"
@@ -364,6 +420,16 @@ def test_c001_cudnn_layers(ledger, monkeypatch):
     import keras.src.backend as kb
 
     present = [n for n in ("CuDNNGRU", "CuDNNLSTM") if hasattr(keras.layers, n) or hasattr(tf.keras.layers, n)]
+    legacy = legacy_keras()
+    if legacy is None:
+        legacy_text = "tf-keras is not installed (its compat.v1 CuDNNGRU not checked)"
+    else:
+        legacy_text = (f"tf-keras {legacy['tf_keras']} (TF_USE_LEGACY_KERAS=1): the document's import: "
+                       f"{legacy['import']}; tf.compat.v1.keras.layers.CuDNNGRU = {legacy['compat_v1']}"
+                       + (f", constructor arguments {legacy['args']} (no dropout of any kind), on CPU: "
+                          f"{legacy['cpu_run']}" if legacy["compat_v1"] else ""))
+        if legacy["import"] == "works":
+            present.append("CuDNNGRU (tf-keras)")
     x = np.ones((2, 3, 5), np.float32)
     try:
         keras.layers.LSTM(4, use_cudnn=True)(x)
@@ -378,12 +444,12 @@ def test_c001_cudnn_layers(ledger, monkeypatch):
         calls.clear()
         keras.layers.LSTM(4, dropout=0.2, recurrent_dropout=rd)(x, training=True)
         fast[rd] = len(calls)
-    holds = {"keras.layers.CuDNNGRU / CuDNNLSTM exist": bool(present),
+    holds = {"keras.layers.CuDNNGRU / CuDNNLSTM exist": bool(present),  # as the document imports them
              "the successor keras.layers.GRU/LSTM refuse use_cudnn=True when cuDNN cannot run (clear ValueError)":
                  "use_cudnn=True" in refused,
              "recurrent_dropout > 0 alone makes the successor leave its cuDNN/fused path": fast[0.0] > 0 == fast[0.2]}
     ledger(holds, f"keras {keras.__version__}: CuDNN layers present: {present or 'none'} (removed; keras.layers.GRU/"
-                  f"LSTM pick cuDNN themselves, use_cudnn='auto'). On this CPU machine LSTM(use_cudnn=True): "
+                  f"LSTM pick cuDNN themselves, use_cudnn='auto'). {legacy_text}. On this CPU machine LSTM(use_cudnn=True): "
                   f"{refused}. The backend's fused entry point (keras.src.backend.lstm, cuDNN on GPU) was called "
                   f"{fast[0.0]}x with dropout=0.2, recurrent_dropout=0 and {fast[0.2]}x with recurrent_dropout=0.2: "
                   "input dropout stays on the fast path (one mask applied to the whole sequence first), "
@@ -849,9 +915,17 @@ def test_c003_example1_fails_variable_batch(ledger):
         failed = False
     except Exception as e:  # noqa: BLE001 - the failure is the evidence
         result, failed = error_text(e, 200), True
+    legacy = legacy_keras()
+    if legacy is None:
+        legacy_text = "tf-keras is not installed (tf.keras 2 not checked)"
+    else:
+        ex = legacy["example1"]
+        failed = failed or ex["failed"]
+        legacy_text = (f"tf-keras {legacy['tf_keras']} (tf.keras 2, as in the document): "
+                       + (ex["error"] if ex["failed"] else f"trained too, losses {ex['losses']}, fit loss {ex['fit']:.3f}"))
     ledger({"training the Example 1 model on batches of different sizes fails": failed},
-           f"Example 1 verbatim (Embedding -> Dropout(0.5) -> LSTM(64) -> Dense), compiled as written: {result}.",
-           framework="keras")
+           f"Example 1 verbatim (Embedding -> Dropout(0.5) -> LSTM(64) -> Dense), compiled as written, Keras "
+           f"{keras.__version__}: {result}. {legacy_text}.", framework="keras")
     assert failed or all(np.isfinite(losses)), ledger.ctx
 
 
