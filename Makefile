@@ -2,7 +2,8 @@
 #   make venv          .venv with core + frameworks (pinned, see requirements/)
 #   make test          self-tests and suites in .venv, then the same in .venv-minimal
 #   make test-minimal  core only: every framework case must skip with a reason, none may error
-#   make report        python -m conformance run --out reports/latest (json, md, html, junit)
+#   make report        python -m conformance run --out reports/latest (json, md, html, junit, claims.md)
+#                      and the claims ledger page reports/claims.md
 #   make matrix        Keras 3.14.1 vs 3.15.1 through tox, gated: reports/upgrade/
 #   make bench         speed benchmarks (full sizes) -> reports/bench/ (pytest-benchmark JSON, report)
 #   make clean         remove venvs, caches and reports/latest
@@ -74,7 +75,7 @@ test-minimal: venv-minimal
 
 report: venv
 	@echo "==> conformance run -> reports/latest"
-	$(VENV)/bin/python -m conformance run --out reports/latest --profile $(PROFILE)
+	$(VENV)/bin/python -m conformance run --out reports/latest --profile $(PROFILE) --claims reports/claims.md
 
 # The Keras upgrade, gated (README "Gating your own upgrade"): tox builds one env per Keras
 # release (tox.ini keras314, keras315), each writes reports/upgrade/<env>/; then the gate

@@ -2,13 +2,14 @@
 
 run       runs the suites in pytest subprocesses (one per Keras backend; see
           conformance/runner.py), shows progress, and writes DIR/report.json, report.md,
-          report.html and junit.xml; exits with the worst part's pytest code.
+          report.html, junit.xml and claims.md (the claims ledger; --claims PATH writes it
+          there too); exits with the worst part's pytest code.
 merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids or an
           invalid/other-schema input are refused (exit 2).
 gate      compares CANDIDATE with BASELINE: prints a markdown summary; exit 0 nothing
           regressed, 1 a regression, 2 a report missing, truncated, unparseable or of another
           schema (see conformance/gate.py).
-render    (re)writes report.md, report.html and junit.xml beside a report.json.
+render    (re)writes report.md, report.html, junit.xml and claims.md beside a report.json.
 validate  checks a report.json: exit 0 valid, 2 missing or invalid, 1 valid but a --fail-on
           outcome occurs (or, with --require-reasons, a non-passed result has no reason).
 """
@@ -93,7 +94,7 @@ def cmd_render(args) -> int:
     if report is None:
         return 2
     write_outputs(report, Path(args.path).parent)
-    print(f"wrote report.md, report.html and junit.xml beside {args.path}")
+    print(f"wrote report.md, report.html, junit.xml and claims.md beside {args.path}")
     return 0
 
 
@@ -143,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="DIR", help="output directory (default: reports/latest in the checkout)")
     run.add_argument("--profile", default="ci", choices=PROFILES,
                      help="hypothesis profile (default: ci, deterministic; quick: fewer examples)")
+    run.add_argument("--claims", metavar="PATH",
+                     help="also write the claims ledger page (claims.md) to PATH (make report: reports/claims.md)")
     run.add_argument("-k", metavar="EXPR", help="only tests matching this pytest -k expression")
     run.add_argument("--adapter", action="append", type=_adapter_spec, metavar="MODULE:OBJ",
                      help="also run the outside adapter path this 'package.module:INFO' spec names "
@@ -166,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("--strict", action="store_true", help="an unexpected pass (xpassed) is a regression")
     gate.add_argument("--out", metavar="FILE", help="also write the markdown summary to FILE")
     gate.set_defaults(func=cmd_gate)
-    render = sub.add_parser("render", help="write report.md, report.html, junit.xml beside a report.json")
+    render = sub.add_parser("render", help="write report.md, report.html, junit.xml, claims.md beside a report.json")
     render.add_argument("path", metavar="PATH")
     render.set_defaults(func=cmd_render)
     val = sub.add_parser("validate", help="check a report.json against the schema")

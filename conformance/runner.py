@@ -11,8 +11,9 @@ made of *parts*, each a pytest subprocess over ``suites/``:
 Parts other than main suffix their record ids with `` (part name)``. A part whose framework is
 not installed, or not chosen with ``--frameworks``, is left out (and said so). Each part
 writes ``DIR/parts/NAME.json`` (``NAME.json.partial.jsonl`` while it runs); when all are done
-they are merged (`conformance.merge`) into ``DIR/report.json``, ``report.md``, ``report.html``
-and ``junit.xml``, each written atomically. An interrupted run writes none of these: the
+they are merged (`conformance.merge`) into ``DIR/report.json``, ``report.md``, ``report.html``,
+``junit.xml`` and ``claims.md`` (the claims ledger on its own page, `conformance.claims`; also
+to ``--claims PATH``), each written atomically. An interrupted run writes none of these: the
 finished parts and the partial file of the interrupted one keep what was done.
 """
 from __future__ import annotations
@@ -111,14 +112,23 @@ def run_part(part, i, n, out, args, root):
     return code, report
 
 
-def write_outputs(report, out):
-    """report.json, report.md, report.html and junit.xml in `out`, each atomically."""
+OUTPUTS = ("report.json", "report.md", "report.html", "junit.xml", "claims.md")
+
+
+def write_outputs(report, out, claims=None):
+    """report.json, report.md, report.html, junit.xml and claims.md in `out`, each atomically;
+    claims.md also to the path `claims` if given."""
+    from . import claims as ledger
     from .render import render_html, render_junit, render_markdown, write_text_atomic
 
     write_report_atomic(report, out / "report.json")
     write_text_atomic(out / "report.md", render_markdown(report))
     write_text_atomic(out / "report.html", render_html(report))
     write_text_atomic(out / "junit.xml", render_junit(report))
+    page = ledger.render_markdown(report)
+    write_text_atomic(out / "claims.md", page)
+    if claims:
+        write_text_atomic(claims, page)
 
 
 def run(args, root):
@@ -130,7 +140,7 @@ def run(args, root):
     parts, left_out = chosen_parts(set(args.frameworks or ()))
     for part, why in left_out:
         print(f"==> part {part.name} left out: {why}")
-    for name in ("report.json", "report.md", "report.html", "junit.xml"):
+    for name in OUTPUTS:
         (out / name).unlink(missing_ok=True)  # never present an earlier run's report as this one's
     named, codes = [], []
     for i, part in enumerate(parts, 1):
@@ -158,13 +168,13 @@ def run(args, root):
     except MergeError as e:
         print(f"conformance: cannot merge the parts: {e}", file=sys.stderr)
         return 2
-    write_outputs(merged, out)
+    write_outputs(merged, out, claims=getattr(args, "claims", None))
     problems = validate_report(merged)
     for p in problems:
         print(f"conformance: invalid report: {p}", file=sys.stderr)
     from .render import summary_line
 
-    print(f"conformance: {out / 'report.json'} (+ report.md, report.html, junit.xml): {summary_line(merged)}")
+    print(f"conformance: {out / 'report.json'} (+ report.md, report.html, junit.xml, claims.md): {summary_line(merged)}")
     if all(c == NO_TESTS for c in codes):
         print("conformance: NO TESTS were collected (suites/ empty, or -k matched nothing); "
               "the report has no results. Exit code 5.", file=sys.stderr)

@@ -93,12 +93,21 @@ def test_run_writes_report(tmp_path, monkeypatch, capsys):
     (suites / "test_tiny.py").write_text(
         "import pytest\n"
         "def test_ok(conformance_record):\n    conformance_record(framework='numpy', max_abs_err=0.0)\n"
-        "def test_skip():\n    pytest.skip('nothing to see')\n")
+        "def test_skip():\n    pytest.skip('nothing to see')\n"
+        "def test_claim(conformance_section):\n"
+        "    conformance_section('claims', source='000.txt', claim='it drops', verdict='refuted', evidence='e', "
+        "test='t')\n")
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
     monkeypatch.setattr(cli, "ROOT", tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    code = cli.main(["run", "--out", str(tmp_path / "out"), "-k", "ok or skip"])
+    code = cli.main(["run", "--out", str(tmp_path / "out"), "-k", "ok or skip", "--claims", str(tmp_path / "c.md")])
     assert code == 0 and "1 passed, 1 skipped" in capsys.readouterr().out
+    # the claims page is written beside the report and to --claims (here without claims: -k left them out)
+    assert "No claims in this report" in (tmp_path / "out" / "claims.md").read_text()
+    assert (tmp_path / "c.md").read_text() == (tmp_path / "out" / "claims.md").read_text()
+    code = cli.main(["run", "--out", str(tmp_path / "out2"), "-k", "claim"])
+    page = (tmp_path / "out2" / "claims.md").read_text()
+    assert code == 0 and "### REFUTED: it drops" in page and "**1 claim** from 1 document: 1 refuted." in page
     recs = json.loads((tmp_path / "out" / "report.json").read_text())["results"]
     assert [(r["id"], r["outcome"], r["framework"]) for r in recs] == [
         ("suites/test_tiny.py::test_ok", "passed", "numpy"), ("suites/test_tiny.py::test_skip", "skipped", None)]
