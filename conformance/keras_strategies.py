@@ -15,7 +15,7 @@ from .adapters.base import AdapterInfo
 from .frameworks import installed_version
 from .strategies import Case
 
-__all__ = ["variant", "masked_case", "STEP_MASK", "expected_policy", "record", "inject_masks", "layer_configs",
+__all__ = ["variant", "masked_case", "nonzero_case", "STEP_MASK", "expected_policy", "record", "inject_masks", "layer_configs",
            "DROPOUT_RATES"]
 
 # (T=5, B=4): a full row, right padding, leading masked steps, an inner gap
@@ -38,6 +38,14 @@ def masked_case(cell, seed, steps=5, batch=4, size=3):
     case = Case(cell=cell, steps=steps, batch=batch, input_size=size, hidden_size=size, initial_state=True, seed=seed)
     stack, x, h0, c0 = rounded(case)
     return case, stack, x, h0, c0, STEP_MASK[:steps, :batch]
+
+
+def nonzero_case(case):
+    """(case, stack, x, h0, c0) as `rounded`, with |x| >= 0.5 everywhere (float32-exact), so that
+    a dropout wrapper's mask is recovered exactly as output / input."""
+    stack, x, h0, c0 = rounded(case)
+    x = (np.where(x < 0, -1.0, 1.0) * (0.5 + np.abs(x))).astype(np.float32).astype(np.float64)
+    return case, stack, x, h0, c0
 
 
 def expected_policy(zero_output_for_mask):

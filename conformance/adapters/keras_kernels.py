@@ -8,6 +8,8 @@ generic step loop ``keras.src.backend.rnn``. The kernel that ran is then
 
     "cuDNN"                  a cuDNN kernel was entered and returned
     "fallback_lstm/gru"      the torch backend's own fused loop (no mask, no cuDNN)
+    "fused <backend> lstm/gru"  the backend's ``lstm`` / ``gru`` returned through none of the
+                             above: e.g. the JAX backend's ``gru``, a ``lax.scan`` loop on CPU
     "generic RNN loop"       the backend-independent step loop (``backend.rnn``)
 
 `gpu_eligible(keras, layer)`: what the same ``cudnn_ok`` says for this layer's arguments when
@@ -24,6 +26,7 @@ import contextlib
 import importlib
 
 KERNELS = ("_cudnn_lstm", "_cudnn_gru", "_fallback_lstm", "_fallback_gru")
+ENTRY_POINTS = ("lstm", "gru")  # keras.src.backend.lstm / gru: the layers' fused-path entry
 GPU_PROBES = ("_is_gpu_available", "_is_cuda_cudnn_available")
 
 
@@ -46,16 +49,18 @@ def observe(keras, fn):
     mod = backend_module(keras)
     import keras.src.backend as kb
 
-    record = {"cudnn_ok": [], "ran": [], "generic": 0}
+    record = {"cudnn_ok": [], "ran": [], "generic": 0, "fused": []}
 
     def recorder(name):
         def make(old):
             def wrapped(*a, **k):
-                out = old(*a, **k)
+                out = old(*a, **k)  # a NotImplementedError (no fused path) propagates unrecorded
                 if name == "cudnn_ok":
                     record["cudnn_ok"].append(bool(out))
                 elif name == "rnn":
                     record["generic"] += 1
+                elif name in ENTRY_POINTS:
+                    record["fused"].append(name)
                 else:
                     record["ran"].append(name)
                 return out
@@ -67,16 +72,21 @@ def observe(keras, fn):
             if hasattr(mod, name):
                 stack.enter_context(_patched(mod, name, recorder(name)))
         stack.enter_context(_patched(kb, "rnn", recorder("rnn")))
+        for name in ENTRY_POINTS:  # the layers call keras.src.backend.lstm / gru (bound at import)
+            if hasattr(kb, name):
+                stack.enter_context(_patched(kb, name, recorder(name)))
         out = fn()
     return out, record
 
 
-def kernel_name(record):
+def kernel_name(record, backend=None):
     ran = record["ran"]
     if any(r.startswith("_cudnn") for r in ran):
         return "cuDNN"
     if ran:
         return ran[-1].lstrip("_")
+    if record.get("fused"):
+        return f"fused {backend or 'backend'} {record['fused'][-1]}"
     return "generic RNN loop" if record["generic"] else "none observed"
 
 
@@ -97,6 +107,8 @@ def gpu_eligible(keras, layer, masked=False):
     mod = backend_module(keras)
     kw = dict(unroll=layer.unroll, use_bias=cell.use_bias)
     if "GRU" in type(cell).__name__:
+        if b == "jax":  # backend/jax/rnn.py gru never asks cudnn_ok: a lax.scan on every device
+            return False, "the JAX backend has no cuDNN GRU (jax.experimental.rnn has only an LSTM)"
         if b == "tensorflow":
             kw["reset_after"] = cell.reset_after
         elif not cell.reset_after:

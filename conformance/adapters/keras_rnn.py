@@ -403,7 +403,7 @@ class KerasRNN(BaseAdapter):
         layers = self.build(st, xx.shape[0])
         _, rec = kk.observe(self.keras, lambda: self.run(st, xx, hh, cc, lengths=lengths, layers=layers))
         d = kk.decision(self.keras, layers[0], mask=lengths)
-        return f"{kk.kernel_name(rec)}; with a GPU: {'cuDNN' if d['gpu_eligible'] else 'no cuDNN'} ({d['why']})"
+        return f"{kk.kernel_name(rec, self._backend)}; with a GPU: {'cuDNN' if d['gpu_eligible'] else 'no cuDNN'} ({d['why']})"
 
     # ------------------------------------------------------------------ dropout sessions
 

@@ -10,7 +10,8 @@ Mask injection: tf-keras cells draw their masks through
 ``DropoutRNNCellMixin.get_dropout_mask_for_cell(inputs, training, count)`` and
 ``get_recurrent_dropout_mask_for_cell`` (tf_keras/src/layers/rnn/dropout_rnn_cell_mixin.py),
 which return a list of `count` masks (4 for LSTM, 3 for GRU); `inject` replaces them on the
-instance.
+cell instance and on its layer (the LSTM / GRU layers draw their fused path's input mask
+through the same mixin method on themselves and apply only ``mask[0]``).
 """
 from __future__ import annotations
 
@@ -50,21 +51,33 @@ class TFKerasRNN(KerasRNN):
             return [layer.forward_layer.cell, layer.backward_layer.cell]
         return [layer.cell]
 
+    def rnn_layers_of(self, layer):
+        """The recurrent layers inside `layer` (its two directions, or itself), canonical order."""
+        if isinstance(layer, self.keras.layers.Bidirectional):
+            return [layer.forward_layer, layer.backward_layer]
+        return [layer]
+
     def inject(self, layers, inject):
+        """Patch the mask hooks of each cell and of the layer that owns it: tf-keras' LSTM / GRU
+        layers draw the input mask of their fused path themselves (the layer mixes in
+        DropoutRNNCellMixin: ``self.get_dropout_mask_for_cell(inputs, training, count=4)``)."""
         import tensorflow as tf
 
-        cells = [c for layer in layers for c in self.cells_of(layer)]
+        owners = [r for layer in layers for r in self.rnn_layers_of(layer)]
         per = len(self.cells_of(layers[0]))
         for (l, d), hooks in inject.items():
-            cell = cells[l * per + d]
+            owner = owners[l * per + d]
             for knob, method in (("dropout", "get_dropout_mask_for_cell"),
                                  ("recurrent_dropout", "get_recurrent_dropout_mask_for_cell")):
                 if hooks.get(knob) is None:
                     continue
                 m = hooks[knob]
                 ms = [tf.constant(np.asarray(a, self.dtype)) for a in (m if isinstance(m, list) else [m])]
-                setattr(cell, method, (lambda v: lambda inputs, training, count=1: list(v) if len(v) == count
-                                       else [v[0]] * count)(ms))
+                hook = (lambda v: lambda inputs, training, count=1: list(v) if len(v) == count
+                        else [v[0]] * count)(ms)
+                for target in (owner.cell, owner):
+                    if hasattr(target, method):
+                        setattr(target, method, hook)
 
     def kernel_of(self, stack, x, h0=None, c0=None, lengths=None):
         return "tf-keras standard_lstm/gru (CPU; cuDNN only with a GPU)"
