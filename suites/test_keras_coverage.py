@@ -47,15 +47,16 @@ KNOWN = {
         lambda c, p: p.kind == "crash" and c["unroll"] and c["go_backwards"] and masked(c),
         _cfg(unroll=True, go_backwards=True)),
     "tf-unroll-go_backwards-zero_output_for_mask": (
-        lambda c, p: p.kind == "values" and c["unroll"] and c["go_backwards"] and c["zero_output_for_mask"]
-        and masked(c),
+        lambda c, p: p.kind == "values" and p.wrong == ("y",) and c["unroll"] and c["go_backwards"]
+        and c["zero_output_for_mask"] and masked(c),
         _cfg(unroll=True, go_backwards=True, zero_output_for_mask=True)),
     "jax-unroll-ignores-zero_output_for_mask": (
-        lambda c, p: p.kind == "values" and c["unroll"] and c["zero_output_for_mask"] and masked(c),
+        lambda c, p: p.kind == "values" and "repeat_output" in p.follows and c["unroll"]
+        and c["zero_output_for_mask"] and masked(c),
         _cfg(unroll=True, zero_output_for_mask=True)),
     "jax-h0-at-leading-masked-steps": (
-        lambda c, p: p.kind == "values" and not c["unroll"] and not c["zero_output_for_mask"] and masked(c)
-        and (c["initial_state"] or c["stateful"]),
+        lambda c, p: p.kind == "values" and "carry_h" in p.follows and not c["unroll"]
+        and not c["zero_output_for_mask"] and masked(c) and (c["initial_state"] or c["stateful"]),
         _cfg()),
     "implementation1-dropout-fast-path-crash": (
         lambda c, p: p.kind == "crash" and c["implementation"] == 1 and c["recurrent_dropout"] == 0
