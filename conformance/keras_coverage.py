@@ -20,7 +20,6 @@ Checks (the documented rules of keras/src/layers/rnn/{rnn,lstm,gru}.py):
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ import numpy as np
 import reference
 from reference import layouts
 
+from .keras_cross_backend import exc_line
 from .keras_strategies import expected_policy
 from .tolerances import tolerance
 
@@ -188,13 +188,6 @@ def dropped_all_masks(cfg, B, u):
     if cfg["recurrent_dropout"] == 1.0:
         lm.recurrent = reference.Mask(np.zeros((B, u)))
     return reference.StackMasks(layers=[[lm]])
-
-
-def exc_line(e):
-    """The exception's type and message (Keras' "Exception encountered when calling" wrapper skipped)."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(e).splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("Exception encountered when calling")]
-    return f"{type(e).__name__}: {(lines or [''])[0][:300]}"
 
 
 class State:
