@@ -60,7 +60,7 @@ KNOWN = {
         _cfg()),
     "implementation1-dropout-fast-path-crash": (
         lambda c, p: p.kind == "crash" and c["implementation"] == 1 and c["recurrent_dropout"] == 0
-        and 0 < c["dropout"] < 1 and c["use_cudnn"] is not False,
+        and c["dropout"] > 0 and c["use_cudnn"] is not False,
         _cfg(dropout=0.5, implementation=1, training=True, masking="none")),
     "rate-one-drops-nothing": (
         lambda c, p: p.kind == "dropout_one",
@@ -93,17 +93,19 @@ def test_layer_configs(cell, conformance_record, conformance_section):
     keras = require("keras")
     backend = keras.backend.backend()
     seen = {"draws": 0, "calls": 0, "refused": 0, "fit": 0}
-    known = {}
+    known, refusals = {}, set()
 
+    # no shrinking: each draw builds Keras layers, and the message already holds the draw's repro
     @settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(cfg=KS.layer_configs(cell))
     def check(cfg):
         problems, notes = run_config(keras, cfg)
         seen["draws"] += 1
-        seen["calls"] += sum(n in ("ran",) or n.startswith("refused") for n in notes)
-        seen["refused"] += sum(n.startswith("refused") for n in notes)
+        seen["calls"] += sum(not n.startswith("fit") for n in notes)
+        seen["refused"] += sum("refused" in n for n in notes)
         seen["fit"] += sum(n.startswith("fit") for n in notes)
+        refusals.update(":".join(n.split(":", 2)[:2]) for n in notes if "refused" in n)
         for p in problems:
             name, entry = explain(cfg, p)
             if name is not None:
@@ -124,8 +126,9 @@ def test_layer_configs(cell, conformance_record, conformance_section):
                             summary=p.detail[:300], evidence=repro(cfg, p), link=entry.link)
     KS.record(conformance_record, adapter=f"keras.layers.{cell.upper()}", backend=backend,
               feature="documented arguments (hypothesis)",
-              reason=(f"{seen['draws']} draws, {seen['calls']} calls ({seen['refused']} documented refusals), "
-                      f"{seen['fit']} fits; known deviations seen: {sorted(known) or 'none'}"))
+              reason=(f"{seen['draws']} draws, {seen['calls']} calls, {seen['refused']} documented refusals, "
+                      f"{seen['fit']} fits; documented refusals seen: {sorted(refusals) or 'none'}; "
+                      f"known deviations seen: {sorted(known) or 'none'}")[:500])
     assert seen["calls"] > 0, "no call ran"
 
 
