@@ -1,8 +1,8 @@
 """One drawn Keras 3 ``LSTM`` / ``GRU`` configuration (`keras_strategies.layer_configs`) run end
 to end on the process's backend, as a user would: the layer built through its masking source,
-called on each drawn batch size in turn (training and inference), optionally trained with
-``model.fit`` on 10 samples in batches of 4; every observation that breaks a documented rule
-comes back as a `Problem`. Used by suites/test_keras_coverage.py; `replay(cfg)` reruns a draw.
+called on each drawn batch size in turn (training and inference), for some draws also
+``model.fit`` and ``predict`` on 9 or 10 samples in batches of 4; every observation that breaks
+a documented rule comes back as a `Problem`. Used by suites/test_keras_coverage.py; `replay(cfg)` reruns a draw.
 
 Checks (the documented rules of keras/src/layers/rnn/{rnn,lstm,gru}.py):
 - output (B, T, u) with return_sequences else (B, u); states [h, c] (LSTM) / [h] (GRU), (B, u);
@@ -16,7 +16,8 @@ Checks (the documented rules of keras/src/layers/rnn/{rnn,lstm,gru}.py):
 - stateful: a call with another batch size than the first is refused with ValueError
   ("If an RNN is stateful, the batch size ..."), any other raise is a crash;
 - use_cudnn=True without a GPU is refused with ValueError ("use_cudnn=True was specified");
-- ``fit`` on 10 samples, batch_size=4 (a partial last batch) runs and gives a finite loss; for a
+- ``fit`` then ``predict`` on 9 or 10 samples, batch_size=4 (a partial last batch) run, the loss is
+  finite and predict returns one row per sample; for a
   stateful layer (``Input(batch_shape=(4, ...))``) the partial batch breaks the documented fixed
   batch size, so any refusal is right (noted with its exception) and acceptance is a problem.
 """
@@ -242,7 +243,8 @@ def check_values(built, cfg, index, B, training, d, outs, carried, snip):
         want = reference_result(cfg, built.weights, x, valid, h0, c0, masks)
         errs = compare(cfg, outs, want, tol)
         if carried is not None:
-            carried.h, carried.c = want.h_n[0].astype(np.float32), want.c_n[0].astype(np.float32) if c0 is not None else None
+            carried.h = want.h_n[0].astype(np.float32)
+            carried.c = None if c0 is None else want.c_n[0].astype(np.float32)
             carried.steps = prior + cfg["steps"]
         bad = {k: e for k, e in errs.items() if e > tol}
         if not bad:
@@ -292,8 +294,9 @@ def fit_src(cfg):
 
 
 def fit_model(keras, cfg):
-    """model.fit on 10 samples, batch_size=4 (partial last batch): the history's losses."""
-    T, n = cfg["steps"], 10
+    """model.fit, then model.predict, on `fit_samples(cfg)` samples with batch_size=4 (a partial last
+    batch of 1 or 2): (the history's losses, the number of rows predict returns)."""
+    T, n = cfg["steps"], fit_samples(cfg)
     shape = dict(batch_shape=(4, T)) if cfg["stateful"] else dict(shape=(T,))
     d = batch_data(cfg, 100, n)
     kw, extra = {}, []
@@ -314,27 +317,38 @@ def fit_model(keras, cfg):
     model = keras.Model([inp] + extra, y)
     model.compile(optimizer="sgd", loss="mse")
     target = np.zeros((n,) + tuple(y.shape[1:]), np.float32)
-    hist = model.fit(data if len(data) > 1 else data[0], target, batch_size=4, epochs=1, verbose=0, shuffle=False)
-    return hist.history["loss"]
+    data = data if len(data) > 1 else data[0]
+    hist = model.fit(data, target, batch_size=4, epochs=1, verbose=0, shuffle=False)
+    return hist.history["loss"], int(model.predict(data, batch_size=4, verbose=0).shape[0])
+
+
+def fit_samples(cfg):
+    return 9 if cfg["data_seed"] % 2 else 10
 
 
 def check_fit(keras, cfg, backend):
     snip = "\n".join([f"# KERAS_BACKEND={backend}", "import keras", "from conformance import keras_coverage as KC",
                       f"print({fit_src(cfg)})"])
     try:
-        losses = fit_model(keras, cfg)
+        losses, rows = fit_model(keras, cfg)
     except Exception as e:
         if cfg["use_cudnn"] is True and CUDNN_REFUSAL in str(e):
             return [], "fit refused: use_cudnn=True (documented)"
         if cfg["stateful"]:  # the documented rule: one fixed batch size; any refusal obeys it
-            last = [ln.strip() for ln in str(e).splitlines() if ln.strip()][-1:] or [""]
-            return [], f"fit refused: stateful, partial last batch ({type(e).__name__}: {last[0][:120]})"
+            why = exc_line(e)
+            if why.endswith(":"):  # TF: "Graph execution error:"; the op's message is the last line
+                why += " " + ([ln.strip() for ln in str(e).splitlines() if ln.strip()][-1:] or [""])[0][:120]
+            return [], f"fit refused: stateful, partial last batch ({why[:200]})"
         return [Problem("crash", -1, f"fit: {exc_line(e)}", snip)], "fit crashed"
-    if not np.all(np.isfinite(losses)):
-        return [Problem("fit", -1, f"fit: non-finite loss {losses}", snip)], "fit ran"
+    n = fit_samples(cfg)
     if cfg["stateful"]:
-        return [Problem("stateful_rule", -1, "fit of a stateful layer accepted a partial last batch of 2 "
-                        "with batch_shape (4, ...) (documented: same batch size)", snip)], "fit ran"
+        return [Problem("stateful_rule", -1, f"fit and predict of a stateful layer (Input batch_shape (4, ...)) "
+                        f"accepted {n} samples in batches of 4 (a partial last batch of {n % 4}; documented: the "
+                        f"same batch size); predict returned {rows} rows for {n} samples, loss {losses}", snip)], \
+            "fit ran"
+    if not np.all(np.isfinite(losses)) or rows != n:
+        detail = f"fit: loss {losses}; predict returned {rows} rows for {n} samples"
+        return [Problem("fit", -1, detail, snip)], "fit ran"
     return [], "fit ran"
 
 

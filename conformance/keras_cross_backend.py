@@ -35,7 +35,8 @@ VERSIONS = ">=3.15,<3.16"
 
 def config_id(c):
     cell = c["cell"] if c["cell"] == "lstm" else f"gru(reset_after={c['reset_after']})"
-    return f"{cell}-unroll={c['unroll']}-go_backwards={c['go_backwards']}-zero_output_for_mask={c['zero_output_for_mask']}"
+    return (f"{cell}-unroll={c['unroll']}-go_backwards={c['go_backwards']}"
+            f"-zero_output_for_mask={c['zero_output_for_mask']}")
 
 
 CONFIGS = [dict(cell=cell, reset_after=ra, unroll=u, go_backwards=g, zero_output_for_mask=z)
@@ -123,7 +124,8 @@ def layer_kwargs(c):
 
 
 def layer_src(c, units):
-    return f"keras.layers.{c['cell'].upper()}({units}, " + ", ".join(f"{k}={v!r}" for k, v in layer_kwargs(c).items()) + ")"
+    args = ", ".join(f"{k}={v!r}" for k, v in layer_kwargs(c).items())
+    return f"keras.layers.{c['cell'].upper()}({units}, {args})"
 
 
 def compute(keras, c, data, cid):

@@ -62,6 +62,9 @@ KNOWN = {
         lambda c, p: p.kind == "crash" and c["implementation"] == 1 and c["recurrent_dropout"] == 0
         and c["dropout"] > 0 and c["use_cudnn"] is not False,
         _cfg(dropout=0.5, implementation=1, training=True, masking="none")),
+    "tf-stateful-partial-batch-accepted": (
+        lambda c, p: p.kind == "stateful_rule" and p.call == -1 and c["stateful"],
+        _cfg(stateful=True, masking="none", initial_state=False, batches=(4,), data_seed=3)),
     "rate-one-drops-nothing": (
         lambda c, p: p.kind == "dropout_one",
         _cfg(dropout=1.0, recurrent_dropout=1.0, training=True, masking="none")),

@@ -123,7 +123,8 @@ def test_backends_agree(config, backends, conformance_record, conformance_sectio
                + f"; tolerance {tol:.2g}")
     err = max((max_diff(o, ref) for o in got.values()), default=None)
     KS.record(conformance_record, adapter=f"keras.layers.{config['cell'].upper()}", backend=",".join(sorted(runs)),
-              feature=f"cross-backend agreement ({cid})", err=err, tol=tol, seed=XB.SEED, reason=summary[:500], repro=rp)
+              feature=f"cross-backend agreement ({cid})", err=err, tol=tol, seed=XB.SEED, reason=summary[:500],
+              repro=rp)
     for b in sorted(runs):
         if status[b] != "conforms":
             k = XB.known(config, b, str(runs[b]["keras"]))
