@@ -684,10 +684,26 @@ def reference_vs_torch(size, threads="one"):
         lstm(xg)[0].backward(dyt)
 
     fns = {"reference forward": lambda: ref.run(w, x), "torch forward": lambda: lstm(xt),
+           "float64 GEMM floor": float64_gemm_floor(w.W, w.R, x),
            "reference forward+backward": lambda: ref.run_vjp(w, x, dy), "torch forward+backward": torch_fb,
            "torch backward": torch_backward}
     ctx = (lambda: single_thread(torch)) if threads == "one" else contextlib.nullcontext
     return fns, ctx
+
+
+def float64_gemm_floor(W, R, x):
+    """The matrix products any float64 LSTM forward must do, and nothing else: the input
+    projection of all steps (one GEMM) and one recurrent product per step. Its time over torch's
+    forward is the least ratio a float64 NumPy reference can reach on this machine."""
+    T, B, _ = x.shape
+    WT, RT = np.ascontiguousarray(W.T), np.ascontiguousarray(R.T)
+    x2, h, out = x.reshape(T * B, -1), np.zeros((B, R.shape[1])), np.empty((B, R.shape[0]))
+
+    def run():
+        x2 @ WT
+        for _ in range(T):
+            np.matmul(h, RT, out=out)
+    return run
 
 
 def reference_ratios(times):
@@ -698,4 +714,5 @@ def reference_ratios(times):
         "forward": paired_ratio(times["reference forward"], times["torch forward"]),
         "forward+backward": paired_ratio(times["reference forward+backward"], times["torch forward+backward"]),
         "backward": paired_ratio(ref_back, times["torch backward"]),
+        "forward GEMM floor": paired_ratio(times["float64 GEMM floor"], times["torch forward"]),
     }

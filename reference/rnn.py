@@ -194,14 +194,13 @@ def _input_projection(k, x, mx):
     """xm (T, G', B, I) masked inputs and xp (T, B, G*H) projections with biases."""
     if mx is None or mx.shape[1] == 1:
         xm = x if mx is None else x * mx[:, 0]
-        xp = _matmul_t(xm, k.W.T)
+        xp = _matmul_t(xm, k.Wx.T)
         xm = xm[:, None]
     else:
         xm = x[:, None] * mx
         H = k.H
-        xp = np.concatenate([_matmul_t(xm[:, g], k.W[g * H:(g + 1) * H].T) for g in range(k.gates)], axis=-1)
+        xp = np.concatenate([_matmul_t(xm[:, g], k.Wx[g * H:(g + 1) * H].T) for g in range(k.gates)], axis=-1)
     xp += k.bias
-    k.scale_inputs(xp)
     return xm, xp
 
 
@@ -213,9 +212,10 @@ def _layer_forward(k, x, h, c, m, valid, policy, reverse, keep):
     y = np.empty((steps, batch, k.hout), dtype=x.dtype)
     po = np.zeros((batch, k.hout), dtype=x.dtype) if policy == "repeat_output" else None
     tape = []
+    k.start(steps, batch, keep)
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         hm = h[None] if mh is None else h[None] * mh[t]
-        h_new, c_new, cache = k.step(xp[t], h, c, hm)
+        h_new, c_new = k.step(t, xp[t], h, c, hm)
         hs = h_new if msh is None else h_new * msh[t, 0]
         cs = c_new if msc is None else c_new * msc[t, 0]
         v = None if valid is None else valid[t][:, None]
@@ -230,7 +230,7 @@ def _layer_forward(k, x, h, c, m, valid, policy, reverse, keep):
             po = out
         y[t] = out
         if keep:
-            tape.append((t, cache, v))
+            tape.append((t, v))
     if m["output"] is not None:
         y = y * m["output"][:, 0]
     return y, h, c, dict(tape=tape, xm=xm, mh=mh, masks=m)
@@ -259,25 +259,19 @@ def _input_backward(k, dxp, mx):
 def _layer_backward(k, w, fw, dy, dh, dc, policy):
     """BPTT through one layer-direction. Returns dx, dh0, dc0 and the weight grads."""
     m = fw["masks"]
-    steps, batch, _ = dy.shape
-    H, dtype = k.H, dy.dtype
+    batch, H, dtype = dy.shape[1], k.H, dy.dtype
     if m["output"] is not None:
         dy = dy * m["output"][:, 0]
     msh, msc, mh = m["state_h"], m["state_c"], fw["mh"]
-    lstm_extra = {name: getattr(w, name, None) for name in ("W_proj", "peephole")}
-    grads = {name: None if a is None else np.zeros_like(a) for name, a in lstm_extra.items()}
-    dxp = np.zeros((steps, batch, k.gates * H), dtype)
-    drec = np.zeros_like(dxp)
-    rec_in = [None] * steps
+    k.start_backward()
     dpo = np.zeros((batch, k.hout), dtype) if policy == "repeat_output" else None
     zero_h = np.zeros((batch, k.hout), dtype)
-    for t, cache, v in reversed(fw["tape"]):
+    for t, v in reversed(fw["tape"]):
         dout = dy[t] if dpo is None else dy[t] + dpo
         dh_next = dh if msh is None else dh * msh[t, 0]
         dc_next = None if dc is None else (dc if msc is None else dc * msc[t, 0])
         if v is None:
-            dh_new, dc_new = dout + dh_next, dc_next
-            dh_carry, dc_carry = zero_h, None
+            dh_new, dc_new, dc_carry = dout + dh_next, dc_next, None
             if dpo is not None:
                 dpo = zero_h
         else:
@@ -289,20 +283,23 @@ def _layer_backward(k, w, fw, dy, dh, dc, policy):
                 dh_carry = dh_carry + np.where(v, 0.0, dout)
             if dpo is not None:
                 dpo = np.where(v, 0.0, dout)
-        dxp[t], drec[t], dhm, dh_direct, dc_prev = k.step_back(cache, dh_new, dc_new, grads)
-        rec_in[t] = k.rec_inputs(cache)
-        dh_rec = dhm.sum(0) if mh is None else (dhm * mh[t]).sum(0)
-        dh = dh_carry + dh_rec if dh_direct is None else dh_carry + dh_rec + dh_direct
+        dhm, dh_direct, dc_prev = k.step_back(t, dh_new, dc_new)
+        dh = dhm[0] if mh is None and dhm.shape[0] == 1 else (dhm if mh is None else dhm * mh[t]).sum(0)
+        if dh_direct is not None:
+            dh = dh + dh_direct
+        if v is not None:
+            dh = dh + dh_carry
         if dc is not None:
             dc = dc_prev if dc_carry is None else dc_carry + dc_prev
+    dxp, drec, rec_in, extra = k.finish_backward()
     dx = _input_backward(k, dxp, m["input"])
     dW = _gate_products(dxp, fw["xm"], k.gates, H)
-    dR = _gate_products(drec, np.stack(rec_in), k.gates, H)
+    dR = _gate_products(drec, rec_in, k.gates, H)
     db_x = dxp.sum((0, 1))
     db_h = drec.sum((0, 1))
     fields = dict(W=dW, R=dR, b_x=db_x if w.b_x is not None else None, b_h=db_h if w.b_h is not None else None)
     if w.cell == "lstm":
-        fields.update(peephole=grads["peephole"], W_proj=grads["W_proj"])
+        fields.update(peephole=extra.get("peephole"), W_proj=extra.get("W_proj"))
     return dx, dh, dc, replace(w, **fields)
 
 

@@ -7,15 +7,16 @@ thread each (see conformance/bench.py), a few alternating rounds. Short runs on 
 machine are noisy: another process only ever adds time, and a median of per-round ratios
 swung from 5x to 12x (IQR 10) while `make report` ran beside it. So the guard compares the
 fastest round of each side (the best estimate of the uncontended cost) and leaves headroom
-over today's values (uncontended, `make bench`: 5.4x forward, 5.2x backward): it catches a
-reference that got ~30% slower, it does not re-assert the issue's bounds.
+over today's values (uncontended, `make bench`: 3.7x forward, 3.8x backward, against a float64
+GEMM floor of 2.2x): it catches a reference that got ~60% slower, it does not re-assert the
+issue's bounds.
 """
 import pytest
 
 from conformance import bench
 from conformance.frameworks import require
 
-MAX_RATIO = {"forward": 7.0, "backward": 7.0}
+MAX_RATIO = {"forward": 6.0, "backward": 6.0}
 ROUNDS = 5
 
 
@@ -45,4 +46,5 @@ def fastest_round_ratios(times):
     ref_back = [fb - f for fb, f in zip(times["reference forward+backward"], times["reference forward"])]
     return {"forward": min(times["reference forward"]) / min(times["torch forward"]),
             "forward+backward": min(times["reference forward+backward"]) / min(times["torch forward+backward"]),
-            "backward": min(ref_back) / min(times["torch backward"])}
+            "backward": min(ref_back) / min(times["torch backward"]),
+            "forward GEMM floor": min(times["float64 GEMM floor"]) / min(times["torch forward"])}
