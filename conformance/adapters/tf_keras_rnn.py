@@ -11,7 +11,9 @@ Mask injection: tf-keras cells draw their masks through
 ``get_recurrent_dropout_mask_for_cell`` (tf_keras/src/layers/rnn/dropout_rnn_cell_mixin.py),
 which return a list of `count` masks (4 for LSTM, 3 for GRU); `inject` replaces them on the
 cell instance and on its layer (the LSTM / GRU layers draw their fused path's input mask
-through the same mixin method on themselves and apply only ``mask[0]``).
+through the same mixin method on themselves, with the whole (B, T, F) sequence, and apply
+only ``mask[0]``; the injected (B, F) masks are given to them as (B, 1, F). What tf-keras itself
+draws there, a fresh mask per step, is suites/test_keras_mask_time.py's finding).
 """
 from __future__ import annotations
 
@@ -73,14 +75,20 @@ class TFKerasRNN(KerasRNN):
                     continue
                 m = hooks[knob]
                 ms = [tf.constant(np.asarray(a, self.dtype)) for a in (m if isinstance(m, list) else [m])]
-                hook = (lambda v: lambda inputs, training, count=1: list(v) if len(v) == count
-                        else [v[0]] * count)(ms)
+                hook = (lambda v: lambda inputs, training, count=1: _fit(v, inputs, count))(ms)
                 for target in (owner.cell, owner):
                     if hasattr(target, method):
                         setattr(target, method, hook)
 
     def kernel_of(self, stack, x, h0=None, c0=None, lengths=None):
         return "tf-keras standard_lstm/gru (CPU; cuDNN only with a GPU)"
+
+
+def _fit(masks, inputs, count):
+    """The injected (B, F) masks as the caller asks: `count` of them, and (B, 1, F) for the layer's
+    fused path, which asks with the whole (B, T, F) sequence (one mask for every step)."""
+    masks = list(masks) if len(masks) == count else [masks[0]] * count
+    return masks if len(inputs.shape) == 2 else [m[:, None] for m in masks]
 
 
 def make(info, *, device="cpu", dtype="float32"):
