@@ -91,17 +91,28 @@ matrix: venv
 		--out reports/upgrade/gate-keras314-to-keras315.md; test $$? -le 1
 
 # Speed benchmarks (README "Benchmarks"): suites/test_bench*.py with RNN_BENCH_FULL=1 (sizes small,
-# medium, large; several alternating rounds), Keras on its tensorflow backend. pytest-benchmark's
-# JSON goes to reports/bench/pytest-benchmark.json, the measurements and ratios into the report's
-# benchmarks section: reports/bench/report.json, .md, .html (rendered even when a bound fails).
+# medium, large; several alternating rounds), in three processes: Keras on tensorflow with every
+# other framework and the reference vs torch, then the Keras benches again on jax and on torch.
+# Their reports merge into reports/bench/report.json, .md, .html (the benchmarks section; rendered
+# even when a bound fails), pytest-benchmark's JSON files into reports/bench/pytest-benchmark.json.
+BENCH := RNN_BENCH_FULL=1 $(VENV)/bin/python -m pytest -p no:cacheprovider -q -rs
+BENCH_PARTS := reports/bench/parts
 bench: venv
-	@mkdir -p reports/bench
-	@rm -f reports/bench/report.json reports/bench/report.md reports/bench/report.html
-	@start=$$(date +%s); rc=0; RNN_BENCH_FULL=1 KERAS_BACKEND=tensorflow $(VENV)/bin/python -m pytest \
-		suites/test_bench.py suites/test_bench_reference.py -p no:cacheprovider -q -rs \
-		--benchmark-json=reports/bench/pytest-benchmark.json \
-		--conformance-report=reports/bench/report.json || rc=$$?; \
-	$(VENV)/bin/python -m conformance render reports/bench/report.json || exit 1; \
+	@mkdir -p $(BENCH_PARTS)
+	@rm -f reports/bench/report.json reports/bench/report.md reports/bench/report.html $(BENCH_PARTS)/*
+	@start=$$(date +%s); rc=0; \
+	echo "==> [1/3] bench part main: KERAS_BACKEND=tensorflow, every path, the reference vs torch"; \
+	KERAS_BACKEND=tensorflow $(BENCH) suites/test_bench.py suites/test_bench_reference.py \
+		--benchmark-json=$(BENCH_PARTS)/main-benchmark.json --conformance-report=$(BENCH_PARTS)/main.json || rc=$$?; \
+	for b in jax torch; do echo "==> bench part keras-$$b: the Keras benches, KERAS_BACKEND=$$b"; \
+		KERAS_BACKEND=$$b $(BENCH) suites/test_bench.py -m keras --conformance-variant=keras-$$b \
+		--benchmark-json=$(BENCH_PARTS)/keras-$$b-benchmark.json --conformance-report=$(BENCH_PARTS)/keras-$$b.json \
+		|| rc=$$?; done; \
+	$(VENV)/bin/python -m conformance merge $(BENCH_PARTS)/main.json $(BENCH_PARTS)/keras-jax.json \
+		$(BENCH_PARTS)/keras-torch.json --out reports/bench || exit 1; \
+	$(VENV)/bin/python -c "import sys; from conformance.bench import merge_benchmark_json as m; m(*sys.argv[1:])" \
+		reports/bench/pytest-benchmark.json $(BENCH_PARTS)/main-benchmark.json \
+		$(BENCH_PARTS)/keras-jax-benchmark.json $(BENCH_PARTS)/keras-torch-benchmark.json || exit 1; \
 	echo "==> make bench: $$(( $$(date +%s) - start )) s, exit $$rc; reports/bench/report.md"; exit $$rc
 
 clean:

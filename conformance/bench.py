@@ -165,6 +165,32 @@ def single_thread(torch=None):
             torch.set_num_threads(old_torch)
 
 
+def merge_benchmark_json(out, *paths):
+    """One pytest-benchmark JSON file from several (one per process of ``make bench``): the first
+    file's machine and commit info, every file's benchmarks (``pytest-benchmark compare`` reads
+    it). Missing files are left out, with a line saying so."""
+    import json
+
+    merged = None
+    for path in paths:
+        if not os.path.exists(path):
+            print(f"merge_benchmark_json: {path} is missing (that part wrote no benchmarks); left out")
+            continue
+        with open(path) as f:
+            data = json.load(f)
+        if merged is None:
+            merged = data
+        else:
+            merged["benchmarks"] += data.get("benchmarks", [])
+    if merged is None:
+        raise SystemExit("merge_benchmark_json: none of the files exists")
+    tmp = f"{out}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(merged, f, indent=1)
+    os.replace(tmp, out)
+    print(f"merge_benchmark_json: {len(merged['benchmarks'])} benchmarks -> {out}")
+
+
 # ------------------------------------------------------------------ cases and benches
 
 @dataclass
@@ -385,29 +411,34 @@ def torch_cells(info, size):
 # ------------------------------------------------------------------ Keras 3
 
 def keras_layers(info, size):
-    """keras.layers.LSTM / GRU (and keras.layers.RNN(cell)), built once, called with training=True.
+    """keras.layers.LSTM / GRU (and keras.layers.RNN(cell)), built once, called with training=True;
+    tf-keras 2's ``tf_keras.layers.LSTM / GRU`` too (TensorFlow only, no ``seed`` argument).
 
     TensorFlow backend: the call and the gradient tape inside one ``tf.function`` each (as
-    ``fit`` runs them); torch backend: eager, torch autograd. JAX backend: not written."""
-    import keras
+    ``fit`` runs them); JAX backend: ``model.stateless_call`` inside ``jax.jit`` (as ``fit``
+    runs it) and ``jax.grad``; torch backend: eager, torch autograd."""
+    if info.framework == "tf_keras":
+        import tf_keras as keras
 
-    backend = keras.backend.backend()
+        backend, seeded = "tensorflow", {}
+    else:
+        import keras
+
+        backend, seeded = keras.backend.backend(), {"seed": 1}
     T, B, H = SIZES[size]
     x_np, dy_np = _rng_arrays(0, (B, T, H), (B, T, H))
     lstm = info.cell == "lstm"
-    name = f"{info.name} ({backend})"
+    name = info.name if info.framework == "tf_keras" else f"{info.name} ({backend})"
     b = Bench(name, size, T, B, H, version=keras.__version__)
-    if backend not in ("tensorflow", "torch"):
-        raise NoBuilder(f"Keras bench builder written for the tensorflow and torch backends, not {backend}")
-    rnn_wrapper = info.options.get("layer") == "rnn" or info.name.startswith("keras.layers.RNN(")
+    rnn_wrapper = info.options.get("layer") == "rnn" or info.name.startswith(f"{info.framework}.layers.RNN(")
     if info.options.get("layer") not in (None, "rnn"):
         raise NoBuilder(f"no Keras bench builder for {info.name}")
 
     def layer(**kw):
         if rnn_wrapper:
-            cell = (keras.layers.LSTMCell if lstm else keras.layers.GRUCell)(H, seed=1, **kw)
+            cell = (keras.layers.LSTMCell if lstm else keras.layers.GRUCell)(H, **seeded, **kw)
             return keras.layers.RNN(cell, return_sequences=True)
-        return (keras.layers.LSTM if lstm else keras.layers.GRU)(H, return_sequences=True, seed=1, **kw)
+        return (keras.layers.LSTM if lstm else keras.layers.GRU)(H, return_sequences=True, **seeded, **kw)
 
     def model(*layers):
         m = keras.Sequential([keras.Input((T, H), batch_size=B), *layers])
@@ -431,6 +462,8 @@ def keras_layers(info, size):
                     loss = tf.reduce_sum(m(t, training=True) * dy)
                 return tape.gradient(loss, [t] + m.trainable_variables)
             return lambda: g(x)[0].numpy()
+    elif backend == "jax":
+        fwd, fb = _keras_jax_calls(b, x_np, dy_np)
     else:
         import torch
 
@@ -474,6 +507,32 @@ def keras_layers(info, size):
         b.add(mode, "inter-layer", mk(two_drop), layers=2, note=f"{kind}, Dropout({P}), {kind}",
               against=(mode, "off", 2, ""), comparison="inter-layer Dropout layer vs off (2 layers)")
     return b
+
+
+def _keras_jax_calls(b, x_np, dy_np):
+    """(fwd(model), fb(model)) for Keras on JAX: ``stateless_call`` under ``jax.jit``; the dropout
+    seed state is passed in unchanged, so every call draws the same masks (the cost is the same)."""
+    import jax
+    import jax.numpy as jnp
+
+    b.threads = "XLA default"
+    x, dy = jnp.asarray(x_np), jnp.asarray(dy_np)
+
+    def values(m):
+        return [v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables]
+
+    def fwd(m):
+        tv, ntv = values(m)
+        f = jax.jit(lambda tv, ntv, t: m.stateless_call(tv, ntv, t, training=True)[0])
+        return lambda: f(tv, ntv, x).block_until_ready()
+
+    def fb(m):
+        tv, ntv = values(m)
+        loss = lambda tv, t: jnp.sum(m.stateless_call(tv, ntv, t, training=True)[0] * dy)  # noqa: E731
+        g = jax.jit(jax.grad(loss, argnums=(0, 1)))
+        return lambda: jax.block_until_ready(g(tv, x))
+
+    return fwd, fb
 
 
 # ------------------------------------------------------------------ TensorFlow raw ops
@@ -585,6 +644,96 @@ def flax_linen(info, size):
     return b
 
 
+def flax_nnx(info, size):
+    """nnx.RNN(cell) layers in an nnx.Module, ``nnx.jit`` forward and ``nnx.grad`` (w.r.t. the
+    params and x); dropout = nnx.Dropout on the input / between two nnx.RNN layers."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    T, B, H = SIZES[size]
+    cell_name = info.options.get("cell") or info.name.split(".")[-1]
+    if cell_name not in ("LSTMCell", "OptimizedLSTMCell", "GRUCell"):
+        raise NoBuilder(f"no flax.nnx bench builder for {info.name}")
+    lstm = cell_name != "GRUCell"
+
+    class Net(nnx.Module):
+        def __init__(self, layers=1, p_in=0.0, p_inter=0.0):
+            rngs = nnx.Rngs(params=0, dropout=1)
+            self.drop_in = nnx.Dropout(p_in, rngs=rngs) if p_in else None
+            self.drop_inter = nnx.Dropout(p_inter, rngs=rngs) if p_inter else None
+            self.rnns = nnx.List([nnx.RNN(getattr(nnx, cell_name)(H, H, rngs=rngs), time_major=True)
+                                  for _ in range(layers)])
+
+        def __call__(self, x):
+            zeros = jnp.zeros((B, H), x.dtype)
+            carry = (zeros, zeros) if lstm else zeros  # explicit: nnx.RNN's own init draws from rngs
+            if self.drop_in is not None:
+                x = self.drop_in(x)
+            for l, rnn in enumerate(self.rnns):
+                if l and self.drop_inter is not None:
+                    x = self.drop_inter(x)
+                x = rnn(x, initial_carry=carry)
+            return x
+
+    x_np, dy_np = _rng_arrays(0, (T, B, H), (T, B, H))
+    x, dy = jnp.asarray(x_np), jnp.asarray(dy_np)
+    fwd = nnx.jit(lambda net, t: net(t))
+    grad = nnx.jit(nnx.grad(lambda net, t: jnp.sum(net(t) * dy), argnums=(0, 1)))
+
+    def compiled(net):
+        return (lambda: fwd(net, x).block_until_ready(), lambda: jax.block_until_ready(grad(net, x)))
+
+    import flax
+
+    b = Bench(info.name, size, T, B, H, version=flax.__version__, threads="XLA default")
+    nets = {("off", 1): Net(), ("input", 1): Net(p_in=P), ("off", 2): Net(layers=2),
+            ("inter-layer", 2): Net(layers=2, p_inter=P)}
+    fns = {k: compiled(n) for k, n in nets.items()}
+    for i, mode in enumerate(MODES):
+        b.add(mode, "off", fns[("off", 1)][i])
+        b.add(mode, "input", fns[("input", 1)][i], note="nnx.Dropout on x", against=(mode, "off", 1, ""),
+              comparison="input dropout vs off")
+        b.add(mode, "off", fns[("off", 2)][i], layers=2)
+        b.add(mode, "inter-layer", fns[("inter-layer", 2)][i], layers=2, note="nnx.Dropout between two nnx.RNN",
+              against=(mode, "off", 2, ""), comparison="inter-layer dropout vs off (2 layers)")
+    b.na("recurrent", f"flax.nnx.{cell_name} has no recurrent dropout knob (a custom cell would be user code)")
+    return b
+
+
+def jax_lstm_ref(info, size):
+    """``jax.experimental.rnn.lstm_ref`` (the CPU reference of the cuDNN-only ``lstm``), jitted,
+    through the adapter's own function; forward and ``jax.grad`` w.r.t. weights and x. It refuses
+    any dropout: "Dropout not supported in LSTM reference because we cannot determine CUDNN
+    dropout mask" (jax/experimental/rnn.py)."""
+    import jax
+    import jax.numpy as jnp
+
+    import reference as ref
+
+    from .adapters.jax_experimental_rnn import JaxExperimentalLSTM, pack_weights
+
+    T, B, H = SIZES[size]
+    rng = np.random.default_rng(0)
+    x_np, dy_np = _rng_arrays(0, (B, T, H), (B, T, H))
+    x, dy, lens = jnp.asarray(x_np), jnp.asarray(dy_np), jnp.full((B,), T, jnp.int32)
+    adapter = JaxExperimentalLSTM(info)
+    b = Bench(info.name, size, T, B, H, version=jax.__version__, threads="XLA default")
+    for L in (1, 2):
+        f = adapter.function(H, H, L, 1)
+        w = jnp.asarray(pack_weights([[ref.random_lstm(rng, H, H)] for _ in range(L)]))
+        h0 = jnp.zeros((L, B, H), jnp.float32)
+        fwd = jax.jit(lambda w, t, f=f, h0=h0: f(w, t, h0, h0, lens)[0])
+        grad = jax.jit(jax.grad(lambda w, t, fwd=fwd: jnp.sum(fwd(w, t) * dy), argnums=(0, 1)))
+        b.add("forward", "off", (lambda fwd=fwd, w=w: fwd(w, x).block_until_ready()), layers=L)
+        b.add("forward+backward", "off", (lambda grad=grad, w=w: jax.block_until_ready(grad(w, x))), layers=L)
+    why = "lstm_ref refuses dropout != 0 (cuDNN's dropout mask cannot be reproduced); lstm itself is CUDA-only"
+    for kind in ("input", "recurrent"):
+        b.na(kind, why)
+    b.na("inter-layer", why, layers=2)
+    return b
+
+
 # ------------------------------------------------------------------ onnxruntime
 
 def onnxruntime_rnn(info, size):
@@ -622,30 +771,21 @@ def onnxruntime_rnn(info, size):
 
 # ------------------------------------------------------------------ dispatch
 
-def large_left_out(info):
-    """Why `info` skips the large size in ``make bench`` (None: it runs). Python-loop and
-    compile-per-variant paths would take minutes each there: torch cell loops, flax.linen,
-    keras.layers.RNN(cell) (the LSTM/GRU layers run the same cells)."""
-    if info.framework == "torch" and "Cell" in info.name.split("[")[0]:
-        return "large size left out of make bench (budget): a Python loop over nn.*Cell"
-    if info.framework.startswith("flax"):
-        return "large size left out of make bench (budget): one XLA compile per dropout variant"
-    if info.name.startswith("keras.layers.RNN("):
-        return "large size left out of make bench (budget): keras.layers.LSTM/GRU cover these cells"
-    return None
-
-
 def builder(info):
     """The bench builder for a registry path, or raise NoBuilder(reason)."""
     n = info.name
     if info.framework == "torch":
         return torch_cells if "Cell" in n.split("[")[0] else torch_nn
-    if info.framework == "keras":
+    if info.framework in ("keras", "tf_keras"):
         return keras_layers
     if info.framework == "tensorflow" and n.startswith("tf.raw_ops.BlockLSTM"):
         return tf_block_lstm
     if info.framework == "flax.linen":
         return flax_linen
+    if info.framework == "flax.nnx":
+        return flax_nnx
+    if n == "jax.experimental.rnn.lstm_ref":
+        return jax_lstm_ref
     if info.framework == "onnxruntime":
         return onnxruntime_rnn
     raise NoBuilder(f"no bench builder for {n} (framework {info.framework}); add one to conformance/bench.py")

@@ -33,8 +33,6 @@ def test_bench_path(info, device, size, benchmark, conformance_record, conforman
     require(info.framework)
     for module in info.requires:
         require(module)
-    if size == "large" and bench.large_left_out(info):
-        pytest.skip(bench.large_left_out(info))
     try:
         build = bench.builder(info)
         b = build(info, size)

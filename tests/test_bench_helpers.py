@@ -71,3 +71,16 @@ def test_single_thread_restores():
         if before is not None:
             assert bench.blas_threads() == 1
     assert bench.blas_threads() == before
+
+
+def test_merge_benchmark_json_concatenates_and_skips_missing(tmp_path, capsys):
+    import json
+
+    a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "out.json"
+    a.write_text(json.dumps({"machine_info": {"node": "x"}, "benchmarks": [{"name": "one"}]}))
+    b.write_text(json.dumps({"machine_info": {"node": "y"}, "benchmarks": [{"name": "two"}, {"name": "three"}]}))
+    bench.merge_benchmark_json(str(out), str(a), str(tmp_path / "missing.json"), str(b))
+    merged = json.loads(out.read_text())
+    assert [x["name"] for x in merged["benchmarks"]] == ["one", "two", "three"]
+    assert merged["machine_info"] == {"node": "x"}
+    assert "missing.json is missing" in capsys.readouterr().out
