@@ -133,15 +133,21 @@ def case_shape(stack, steps):
     return steps * len(stack), max(w.input_size + w.output_size for layer in stack for w in layer)
 
 
-def repro_snippet(name, case, dtype="float32"):
-    """Python that rebuilds `case`, runs adapter `name` and the reference, prints the errors."""
-    return "\n".join([
+def repro_header(case):
+    """The first lines of every adapter repro: imports, and `case` rebuilt as stack, x, h0, c0."""
+    return [
         "import numpy as np, reference",
         "from conformance import registry",
         "from conformance.adapter_strategies import lengths_of, rounded",
         "from conformance.strategies import Case",
         f"case = {case.short()}",
         "stack, x, h0, c0 = rounded(case)",
+    ]
+
+
+def repro_snippet(name, case, dtype="float32"):
+    """Python that rebuilds `case`, runs adapter `name` and the reference, prints the errors."""
+    return "\n".join(repro_header(case) + [
         f"got = registry.load({name!r}, dtype={dtype!r}).forward(stack, x, h0, c0, **lengths_of(case))",
         "want = reference.run(stack, x, h0, c0, padding=case.padding, **lengths_of(case))",
         "for k in ('y', 'h_n', 'c_n'):",

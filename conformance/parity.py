@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from . import registry
-from .adapter_strategies import dtypes_of
+from .adapter_strategies import dtypes_of, full_case, parity_cases
 from .adapters.base import DeviceUnavailable
 from .frameworks import installed_version, require
 
@@ -129,3 +129,16 @@ class Run:
             self.record["kernel"] = ", ".join(f"{k} ({n} cases)" for k, n in sorted(self.kernels.items()))
         self._write(**self.record)
         return False
+
+
+def check_parity_cases(info, check, examples):
+    """Run `check(case, dtype)` on `examples` hypothesis-drawn parity cases of path `info` and,
+    in every dtype it declares, on the case with every declared feature at once."""
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    prop = given(case=parity_cases(info), dtype=st.sampled_from(dtypes_of(info)))(check)
+    prop = settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])(prop)
+    for dtype in dtypes_of(info):
+        prop = example(case=full_case(info), dtype=dtype)(prop)
+    prop()

@@ -1133,10 +1133,16 @@ def test_c004_dropouts_every_step(ledger):
         parts[knob] = (bool(np.all((1 - k).reshape(k.shape[0], -1).sum(axis=1) > 0)), per_step_fraction(k))
     holds = {"the masks are applied at every step": all(a for a, _ in parts.values()),
              "a fresh mask is drawn at every step": all(f > 0 for _, f in parts.values())}
-    ledger(holds, "keras.layers.LSTM, probe-weight oracle, p=0.5, T=6, B=64: "
-           + "; ".join(f"{k}: dropped elements at every step {a}, fraction changing between steps {f:.3f}"
-                       for k, (a, f) in parts.items())
-           + ". Applied at every step, but the same (variational) mask each time.", framework="keras")
+    text = ("keras.layers.LSTM, probe-weight oracle, p=0.5, T=6, B=64: "
+            + "; ".join(f"{k}: dropped elements at every step {a}, fraction changing between steps {f:.3f}"
+                        for k, (a, f) in parts.items())
+            + ". Applied at every step, but the same (variational) mask each time.")
+    legacy = tf_keras_input_mask("lstm")  # Keras 2, current when the claim was written
+    holds["tf-keras 2 (Keras 2) LSTM(dropout=0.5), recurrent_dropout=0: a fresh input mask at every step"] = (
+        legacy == "per step")
+    text += (f" tf-keras 2 LSTM(dropout=0.5) with recurrent_dropout=0 (its fused path): input mask {legacy} "
+             "(suites/test_keras_mask_time.py); with recurrent_dropout>0 both masks are per sequence.")
+    ledger(holds, text, framework="keras")
 
 
 def test_c004_dropout_layer_drops_timesteps(ledger):
@@ -1188,10 +1194,23 @@ def test_c004_rnn_params_no_step_dropped(ledger):
     singled_out = int(np.sum(np.any(step_zero, axis=0) & ~np.all(step_zero, axis=0)))
     holds = {"dropout= keeps one mask over time (no step-wise pattern)": fresh == 0,
              "no time step has all of its inputs dropped while others are kept": singled_out == 0}
-    ledger(holds, f"keras.layers.LSTM(dropout=0.5), probe-weight oracle (T=6, B=64, 8 inputs): fraction of the input "
-                  f"mask changing between steps {fresh:.3f}; rows with some but not all steps fully dropped: "
-                  f"{singled_out}. One (B, F) mask per call: the same features are dropped at every step.",
-           framework="keras")
+    text = (f"keras.layers.LSTM(dropout=0.5), probe-weight oracle (T=6, B=64, 8 inputs): fraction of the input "
+            f"mask changing between steps {fresh:.3f}; rows with some but not all steps fully dropped: "
+            f"{singled_out}. One (B, F) mask per call: the same features are dropped at every step.")
+    legacy = tf_keras_input_mask("lstm")  # Keras 2, current when the claim was written
+    holds["tf-keras 2 (Keras 2) LSTM(dropout=0.5) keeps one mask over time too"] = legacy == "per sequence"
+    text += (f" tf-keras 2 LSTM(dropout=0.5): {legacy} on the fused path it takes with recurrent_dropout=0 (the "
+             "default), per sequence with recurrent_dropout>0 (suites/test_keras_mask_time.py).")
+    ledger(holds, text, framework="keras")
+
+
+def tf_keras_input_mask(cell):
+    """'per sequence' / 'per step': the input mask tf-keras' LSTM(dropout=0.5) draws on its fused
+    path (suites/test_keras_mask_time.py); the claim's test skips without tf-keras."""
+    tf_keras = require("tf_keras", "tf-keras")
+    from suites.test_keras_mask_time import kept_sets, structure
+
+    return structure(kept_sets(tf_keras, cell, 0.0, seed=0))
 
 
 def test_c004_dropout_drops_kernel_parts(ledger):

@@ -18,13 +18,11 @@ conformance/tolerances.py). A path without the feature is simply not parametrize
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import settings
 
 import reference
-from conformance.adapter_strategies import (
-    case_shape, cotangents, dtypes_of, full_case, lengths_of, parity_cases, rounded)
-from conformance.parity import Run, grad_errors, max_abs_errors, registry_params
+from conformance.adapter_strategies import case_shape, cotangents, lengths_of, repro_header, rounded
+from conformance.parity import Run, check_parity_cases, grad_errors, max_abs_errors, registry_params
 from conformance.tolerances import tolerance
 
 FEATURE = "dropout-off gradient parity"
@@ -34,14 +32,9 @@ EXAMPLES = max(8, settings.default.max_examples // 10)
 
 def repro_snippet(name, case, dtype):
     """Python that rebuilds the case and prints every output and gradient error."""
-    return "\n".join([
-        "import numpy as np, reference",
-        "from conformance import registry",
-        "from conformance.adapter_strategies import cotangents, lengths_of, rounded",
+    return "\n".join(repro_header(case) + [
+        "from conformance.adapter_strategies import cotangents",
         "from conformance.parity import grad_errors, max_abs_errors",
-        "from conformance.strategies import Case",
-        f"case = {case.short()}",
-        "stack, x, h0, c0 = rounded(case)",
         "dy, dh, dc = cotangents(case, stack)",
         f"got = registry.load({name!r}, dtype={dtype!r}).vjp(stack, x, dy, dh, dc, h0, c0, **lengths_of(case))",
         "want = reference.run_vjp(stack, x, dy, dh, dc, h0, c0, padding=case.padding, **lengths_of(case))",
@@ -59,8 +52,6 @@ def test_gradient_parity(info, device, conformance_record):
     with Run(info, device, FEATURE, conformance_record) as run:
         adapters = run.load(info, device)
 
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(case=parity_cases(info), dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
             dy, dh, dc = cotangents(case, stack)
@@ -83,6 +74,4 @@ def test_gradient_parity(info, device, conformance_record):
                 + ", ".join(f"{k}: {r:.3g}x its tolerance" for k, r in sorted(bad.items(), key=lambda kv: -kv[1]))
                 + f" (steps={steps}, fan_in={fan_in})\nseed={case.seed}, case={case.short()}\nrepro:\n{repro}")
 
-        for dtype in dtypes_of(info):
-            check = example(case=full_case(info), dtype=dtype)(check)
-        check()
+        check_parity_cases(info, check, EXAMPLES)

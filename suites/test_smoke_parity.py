@@ -19,13 +19,11 @@ machine lacks (CUDA here) skip with the adapter's `DeviceUnavailable` message as
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from hypothesis import settings
 
 import reference
-from conformance.adapter_strategies import (
-    case_shape, dtypes_of, full_case, lengths_of, parity_cases, repro_snippet, rounded)
-from conformance.parity import Run, max_abs_errors, registry_params
+from conformance.adapter_strategies import case_shape, lengths_of, repro_snippet, rounded
+from conformance.parity import Run, check_parity_cases, max_abs_errors, registry_params
 from conformance.tolerances import tolerance
 
 FEATURE = "dropout-off parity"
@@ -39,8 +37,6 @@ def test_dropout_off_parity(info, device, conformance_record):
     with Run(info, device, FEATURE, conformance_record) as run:
         adapters = run.load(info, device)
 
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-        @given(case=parity_cases(info), dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
             steps, fan_in = case_shape(stack, case.steps)
@@ -64,6 +60,4 @@ def test_dropout_off_parity(info, device, conformance_record):
                 + ", ".join(f"{k}={v:.3g}" for k, v in errs.items())
                 + f"\nseed={case.seed}, case={case.short()}\nrepro:\n{repro}")
 
-        for dtype in dtypes_of(info):  # every declared feature at once, in every dtype
-            check = example(case=full_case(info), dtype=dtype)(check)
-        check()
+        check_parity_cases(info, check, EXAMPLES)

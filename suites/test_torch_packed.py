@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import reference
 from conformance import registry
-from conformance.adapter_strategies import case_shape, dtypes_of, lengths_of, parity_cases, rounded
+from conformance.adapter_strategies import case_shape, dtypes_of, lengths_of, parity_cases, repro_header, rounded
 from conformance.frameworks import installed_version, require
 from conformance.parity import Run, max_abs_errors, registry_params
 from conformance.strategies import Case
@@ -46,13 +46,7 @@ def padding_value_variant(info):
 
 
 def repro_snippet(name, case, dtype, check):
-    return "\n".join([
-        "import numpy as np, reference",
-        "from conformance import registry",
-        "from conformance.adapter_strategies import lengths_of, rounded",
-        "from conformance.strategies import Case",
-        f"case = {case.short()}",
-        "stack, x, h0, c0 = rounded(case)",
+    return "\n".join(repro_header(case) + [
         f"info = registry.get({name!r})",
         f"# {check}",
         "import dataclasses; info = dataclasses.replace(info, options={**info.options, 'padding_value': "
