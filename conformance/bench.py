@@ -627,20 +627,27 @@ def flax_linen(info, size):
         return (lambda: f(params, x, key).block_until_ready(),
                 lambda: jax.block_until_ready(g(params, x, key)))
 
+    return _flax_bench(info, size, Net, compiled, "nn")
+
+
+def _flax_bench(info, size, Net, compiled, api):
+    """The Bench of a flax path (`api` "nn" or "nnx"): one and two layers, dropout off, on the
+    input and between the layers; `compiled(net)` gives (forward, forward+backward) callables."""
     import flax
 
+    T, B, H = SIZES[size]
     b = Bench(info.name, size, T, B, H, version=flax.__version__, threads="XLA default")
     nets = {("off", 1): Net(), ("input", 1): Net(p_in=P), ("off", 2): Net(layers=2),
             ("inter-layer", 2): Net(layers=2, p_inter=P)}
     fns = {k: compiled(n) for k, n in nets.items()}
     for i, mode in enumerate(MODES):
         b.add(mode, "off", fns[("off", 1)][i])
-        b.add(mode, "input", fns[("input", 1)][i], note="nn.Dropout on x", against=(mode, "off", 1, ""),
+        b.add(mode, "input", fns[("input", 1)][i], note=f"{api}.Dropout on x", against=(mode, "off", 1, ""),
               comparison="input dropout vs off")
         b.add(mode, "off", fns[("off", 2)][i], layers=2)
-        b.add(mode, "inter-layer", fns[("inter-layer", 2)][i], layers=2, note="nn.Dropout between two nn.RNN",
+        b.add(mode, "inter-layer", fns[("inter-layer", 2)][i], layers=2, note=f"{api}.Dropout between two {api}.RNN",
               against=(mode, "off", 2, ""), comparison="inter-layer dropout vs off (2 layers)")
-    b.na("recurrent", f"flax.linen.{cell_name} has no recurrent dropout knob (a custom cell would be user code)")
+    b.na("recurrent", f"{info.name} has no recurrent dropout knob (a custom cell would be user code)")
     return b
 
 
@@ -684,21 +691,7 @@ def flax_nnx(info, size):
     def compiled(net):
         return (lambda: fwd(net, x).block_until_ready(), lambda: jax.block_until_ready(grad(net, x)))
 
-    import flax
-
-    b = Bench(info.name, size, T, B, H, version=flax.__version__, threads="XLA default")
-    nets = {("off", 1): Net(), ("input", 1): Net(p_in=P), ("off", 2): Net(layers=2),
-            ("inter-layer", 2): Net(layers=2, p_inter=P)}
-    fns = {k: compiled(n) for k, n in nets.items()}
-    for i, mode in enumerate(MODES):
-        b.add(mode, "off", fns[("off", 1)][i])
-        b.add(mode, "input", fns[("input", 1)][i], note="nnx.Dropout on x", against=(mode, "off", 1, ""),
-              comparison="input dropout vs off")
-        b.add(mode, "off", fns[("off", 2)][i], layers=2)
-        b.add(mode, "inter-layer", fns[("inter-layer", 2)][i], layers=2, note="nnx.Dropout between two nnx.RNN",
-              against=(mode, "off", 2, ""), comparison="inter-layer dropout vs off (2 layers)")
-    b.na("recurrent", f"flax.nnx.{cell_name} has no recurrent dropout knob (a custom cell would be user code)")
-    return b
+    return _flax_bench(info, size, Net, compiled, "nnx")
 
 
 def jax_lstm_ref(info, size):
