@@ -184,10 +184,9 @@ def merge_benchmark_json(out, *paths):
             merged["benchmarks"] += data.get("benchmarks", [])
     if merged is None:
         raise SystemExit("merge_benchmark_json: none of the files exists")
-    tmp = f"{out}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(merged, f, indent=1)
-    os.replace(tmp, out)
+    from .render import write_text_atomic
+
+    write_text_atomic(out, json.dumps(merged, indent=1))
     print(f"merge_benchmark_json: {len(merged['benchmarks'])} benchmarks -> {out}")
 
 
@@ -839,13 +838,19 @@ def float64_gemm_floor(W, R, x):
     return run
 
 
-def reference_ratios(times):
-    """Per-round ratios from `reference_vs_torch` times: forward, forward+backward, and the
-    backward alone (reference: run_vjp - run of the same round; torch: the retained-graph backward)."""
+def fastest_ratio(a_s, b_s):
+    """min(a) / min(b): the fastest rounds, each side's best estimate of its uncontended cost."""
+    return float(np.min(a_s) / np.min(b_s))
+
+
+def reference_ratios(times, compare=paired_ratio):
+    """`compare(reference times, torch times)` (default: median and IQR of the per-round ratios)
+    from `reference_vs_torch` times: forward, forward+backward, the backward alone (reference:
+    run_vjp - run of the same round; torch: the retained-graph backward) and the GEMM floor."""
     ref_back = np.subtract(times["reference forward+backward"], times["reference forward"])
     return {
-        "forward": paired_ratio(times["reference forward"], times["torch forward"]),
-        "forward+backward": paired_ratio(times["reference forward+backward"], times["torch forward+backward"]),
-        "backward": paired_ratio(ref_back, times["torch backward"]),
-        "forward GEMM floor": paired_ratio(times["float64 GEMM floor"], times["torch forward"]),
+        "forward": compare(times["reference forward"], times["torch forward"]),
+        "forward+backward": compare(times["reference forward+backward"], times["torch forward+backward"]),
+        "backward": compare(ref_back, times["torch backward"]),
+        "forward GEMM floor": compare(times["float64 GEMM floor"], times["torch forward"]),
     }

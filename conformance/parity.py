@@ -11,13 +11,15 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from . import registry
 from .adapter_strategies import dtypes_of, full_case, parity_cases
 from .adapters.base import DeviceUnavailable
 from .frameworks import installed_version, require
 
-__all__ = ["registry_params", "load_adapters", "max_abs_errors", "grad_errors", "Run"]
+__all__ = ["registry_params", "load_adapters", "max_abs_errors", "grad_errors", "Run", "check_parity_cases"]
 
 
 def registry_params(feature=None):
@@ -134,9 +136,6 @@ class Run:
 def check_parity_cases(info, check, examples):
     """Run `check(case, dtype)` on `examples` hypothesis-drawn parity cases of path `info` and,
     in every dtype it declares, on the case with every declared feature at once."""
-    from hypothesis import HealthCheck, example, given, settings
-    from hypothesis import strategies as st
-
     prop = given(case=parity_cases(info), dtype=st.sampled_from(dtypes_of(info)))(check)
     prop = settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])(prop)
     for dtype in dtypes_of(info):

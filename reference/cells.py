@@ -19,26 +19,23 @@ from __future__ import annotations
 import numpy as np
 
 
-def sigmoid_(a):
-    """In-place logistic function 1 / (1 + exp(-a)); exp overflow (a < -709) correctly gives 0,
-    so callers run under np.errstate(over="ignore")."""
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    a += 1.0
-    np.reciprocal(a, out=a)
-    return a
-
-
-def _bias(b, size, dtype):
-    return np.zeros(size, dtype) if b is None else b
-
-
 def sigmoid_of_negated_(a):
     """In-place 1 / (1 + exp(a)) = sigmoid(-a)."""
     np.exp(a, out=a)
     a += 1.0
     np.reciprocal(a, out=a)
     return a
+
+
+def sigmoid_(a):
+    """In-place logistic function 1 / (1 + exp(-a)); exp overflow (a < -709) correctly gives 0,
+    so callers run under np.errstate(over="ignore")."""
+    np.negative(a, out=a)
+    return sigmoid_of_negated_(a)
+
+
+def _bias(b, size, dtype):
+    return np.zeros(size, dtype) if b is None else b
 
 
 class LSTMKernel:
@@ -134,7 +131,7 @@ class LSTMKernel:
             self.DH[t] = dh_new
             dm = dh_new @ self.Wp
         dm_o = dm * o
-        da_o = np.multiply(dm * tc, o, out=da4[:, 3])
+        da_o = np.multiply(dm_o, tc, out=da4[:, 3])
         da_o -= o * da_o  # dm * tc * o * (1 - o)
         dc = dm_o - dm_o * tc * tc  # through tanh(c)
         dc += dc_new
@@ -142,10 +139,9 @@ class LSTMKernel:
             dc += da_o * self.peep[2]
         if self.clip is not None:
             dc[self.clipped[t]] = 0
-        dci = dc * i
         np.multiply(dc * g, i - i * i, out=da4[:, 0])
         np.multiply(dc * self.CP[t], f - f * f, out=da4[:, 1])
-        np.multiply(dci, 1 - g * g, out=da4[:, 2])
+        np.multiply(dc * i, 1 - g * g, out=da4[:, 2])
         dc_prev = dc * f
         if self.peep is not None:
             dc_prev += da4[:, 0] * self.peep[0] + da4[:, 1] * self.peep[1]

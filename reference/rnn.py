@@ -284,7 +284,8 @@ def _layer_backward(k, w, fw, dy, dh, dc, policy):
             if dpo is not None:
                 dpo = np.where(v, 0.0, dout)
         dhm, dh_direct, dc_prev = k.step_back(t, dh_new, dc_new)
-        dh = dhm[0] if mh is None and dhm.shape[0] == 1 else (dhm if mh is None else dhm * mh[t]).sum(0)
+        dh_rec = dhm if mh is None else dhm * mh[t]  # (G', B, Hout): one term per gate mask
+        dh = dh_rec[0] if len(dh_rec) == 1 else dh_rec.sum(0)
         if dh_direct is not None:
             dh = dh + dh_direct
         if v is not None:

@@ -8,15 +8,15 @@ machine are noisy: another process only ever adds time, and a median of per-roun
 swung from 5x to 12x (IQR 10) while `make report` ran beside it. So the guard compares the
 fastest round of each side (the best estimate of the uncontended cost) and leaves headroom
 over today's values (uncontended, `make bench`: 3.7x forward, 3.8x backward, against a float64
-GEMM floor of 2.2x): it catches a reference that got ~60% slower, it does not re-assert the
-issue's bounds.
+GEMM floor of 2.2x): it catches a reference that got ~35% (forward) / ~55% (backward) slower,
+it does not re-assert the issue's bounds.
 """
 import pytest
 
 from conformance import bench
 from conformance.frameworks import require
 
-MAX_RATIO = {"forward": 6.0, "backward": 6.0}
+MAX_RATIO = {"forward": 5.0, "backward": 6.0}
 ROUNDS = 5
 
 
@@ -27,7 +27,7 @@ def test_reference_lstm_speed_vs_torch(benchmark, conformance_record):
     with ctx():
         times, _ = bench.measure(fns, ROUNDS, min_block_s=0.0)
     ratios = bench.reference_ratios(times)
-    fastest = fastest_round_ratios(times)
+    fastest = bench.reference_ratios(times, compare=bench.fastest_ratio)
     summary = ", ".join(f"{k} {fastest[k]:.2f}x fastest rounds, {m:.2f}x median (IQR {i:.2f})"
                         for k, (m, i) in ratios.items())
     summary = f"reference float64 vs torch float32 nn.LSTM, T=64 B=32 H=128, one thread each, {ROUNDS} rounds: {summary}"
@@ -40,11 +40,3 @@ def test_reference_lstm_speed_vs_torch(benchmark, conformance_record):
     for what, bound in MAX_RATIO.items():
         assert fastest[what] <= bound, f"the reference is too slow ({what}): {summary}"
 
-
-def fastest_round_ratios(times):
-    """Ratio of the fastest rounds, reference over torch (the backward alone: run_vjp - run)."""
-    ref_back = [fb - f for fb, f in zip(times["reference forward+backward"], times["reference forward"])]
-    return {"forward": min(times["reference forward"]) / min(times["torch forward"]),
-            "forward+backward": min(times["reference forward+backward"]) / min(times["torch forward+backward"]),
-            "backward": min(ref_back) / min(times["torch backward"]),
-            "forward GEMM floor": min(times["float64 GEMM floor"]) / min(times["torch forward"])}
