@@ -233,11 +233,6 @@ class NoBuilder(Exception):
     """No bench builder for this adapter path (the test skips with this reason)."""
 
 
-def plain(info):
-    """The plain variant of a path: no "[...]" suffix in its registry name."""
-    return "[" not in info.name
-
-
 def smoke_case(case):
     """The cases a smoke run (not full mode) times: the one-layer forward cases, and
     forward+backward with dropout off (compiling every variant's gradient and the two-layer

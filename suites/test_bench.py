@@ -20,7 +20,7 @@ from conformance import bench
 from conformance.frameworks import installed_version, require
 from conformance.parity import registry_params
 
-PLAIN = [p for p in registry_params() if bench.plain(p.values[0]) and p.values[1] == "cpu"]
+PLAIN = [p for p in registry_params() if p.values[0].plain and p.values[1] == "cpu"]
 PARAMS = [pytest.param(*p.values, size, id=f"{p.id}-{size}", marks=p.marks)
           for p in PLAIN for size in bench.sizes()]
 

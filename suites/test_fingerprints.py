@@ -55,7 +55,7 @@ def fingerprinted(p):
     """Every path but the option variants of another ("torch.nn.LSTM[batch_first]": the same
     dropout as its plain path), and those variants too when they take lengths (padded steps)."""
     info = p.values[0]
-    return "[" not in info.name or "lengths" in info.features
+    return info.plain or "lengths" in info.features
 
 
 @pytest.mark.parametrize("info, device", [p for p in registry_params() if fingerprinted(p)])
@@ -63,7 +63,7 @@ def test_fingerprint(info, device, conformance_record, conformance_section):
     with Run(info, device, "dropout fingerprint", conformance_record) as run:
         adapter = run.load(info, device)["float32"]
         padded = F.padded_steps(adapter)
-        if not info.dropout or info.options:
+        if not info.dropout or not info.plain:
             conformance_section("fingerprints", adapter=info.name, backend=run.record["backend"], knob=None,
                                 properties={"padded steps": padded, "dropout": "no knob declared" if not info.dropout
                                             else "see the plain path"}, rates=[])

@@ -25,8 +25,9 @@ PATHS = {"fused": 0.0, "generic": 0.5}  # recurrent_dropout that selects the pat
 SAT = 30.0  # sigmoid(30) = 1 - 9e-14
 
 
-def visible_weights(cell, reset_after=True):
-    """[kernel, recurrent_kernel, bias] in Keras gate order that expose the input mask in h."""
+def visible_weights(cell):
+    """[kernel, recurrent_kernel, bias] in Keras gate order that expose the input mask in h
+    (GRU: reset_after=True, the default, so the bias has an input and a recurrent row)."""
     G = 4 if cell == "lstm" else 3
     cand = 2  # the candidate's block: LSTM i f c o, GRU z r h
     kernel = np.zeros((F, G * F), "float32")
@@ -36,8 +37,7 @@ def visible_weights(cell, reset_after=True):
         bias[:F], bias[F:2 * F], bias[3 * F:] = SAT, -SAT, SAT
     else:
         bias[:F] = -SAT  # z shut: h_t = n_t
-        if reset_after:
-            bias = np.stack([bias, np.zeros_like(bias)])
+        bias = np.stack([bias, np.zeros_like(bias)])
     return [kernel, np.zeros((F, G * F), "float32"), bias]
 
 
@@ -71,11 +71,13 @@ def repro(module, cell):
                         for path, r in PATHS.items()))
 
 
-def check(module, keras, cell, conformance_record, backend):
+def check(keras, cell, conformance_record, backend):
+    module = module_name(keras)
     seen = {path: structure(kept_sets(keras, cell, r, seed=0)) for path, r in PATHS.items()}
     rp = repro(module, cell)
     KS.record(conformance_record, adapter=f"{module}.layers.{cell.upper()}", backend=backend, framework=module,
-              distribution="keras" if module == "keras" else "tf-keras", feature="input dropout mask: one per sequence on the fused and the generic path", repro=rp,
+              distribution="keras" if module == "keras" else "tf-keras",
+              feature="input dropout mask: one per sequence on the fused and the generic path", repro=rp,
               reason=f"input mask (dropout={P}) on the fused path (recurrent_dropout=0): {seen['fused']}; "
                      f"generic path (recurrent_dropout=0.5): {seen['generic']}")
     assert seen == {"fused": "per sequence", "generic": "per sequence"}, (
@@ -88,11 +90,11 @@ def check(module, keras, cell, conformance_record, backend):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_input_mask_per_sequence(cell, conformance_record):
     keras = require("keras")
-    check("keras", keras, cell, conformance_record, keras.backend.backend())
+    check(keras, cell, conformance_record, keras.backend.backend())
 
 
 @pytest.mark.tf_keras
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tf_keras_input_mask_per_sequence(cell, conformance_record):
     tf_keras = require("tf_keras", "tf-keras")
-    check("tf_keras", tf_keras, cell, conformance_record, "tensorflow")
+    check(tf_keras, cell, conformance_record, "tensorflow")

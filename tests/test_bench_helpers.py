@@ -61,8 +61,8 @@ def test_builder_dispatch_and_plain():
     torch_cell = AdapterInfo(name="torch.nn.LSTMCell", framework="torch", distribution="torch", cell="lstm",
                              factory="m:f")
     assert bench.builder(torch_cell) is bench.torch_cells
-    assert bench.plain(torch_cell) and not bench.plain(AdapterInfo(
-        name="torch.nn.LSTM[batch_first]", framework="torch", distribution="torch", cell="lstm", factory="m:f"))
+    assert torch_cell.plain and not AdapterInfo(
+        name="torch.nn.LSTM[batch_first]", framework="torch", distribution="torch", cell="lstm", factory="m:f").plain
 
 
 def test_single_thread_restores():

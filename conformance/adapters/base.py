@@ -199,6 +199,11 @@ class AdapterInfo:
             raise ValueError(f"AdapterInfo.dropout: expected a tuple of knob names, got {knobs!r}")
         object.__setattr__(self, "dropout", tuple(knobs))
 
+    @property
+    def plain(self):
+        """A path of its own, not an option variant of another ("torch.nn.LSTM[batch_first]")."""
+        return "[" not in self.name
+
     def option(self, key, default=None):
         """The value of constructor option `key` (see `options`), or `default`."""
         return self.options.get(key, default)
