@@ -110,7 +110,7 @@ bench: venv
 		|| rc=$$?; done; \
 	$(VENV)/bin/python -m conformance merge $(BENCH_PARTS)/main.json $(BENCH_PARTS)/keras-jax.json \
 		$(BENCH_PARTS)/keras-torch.json --out reports/bench || exit 1; \
-	$(VENV)/bin/python -c "import sys; from conformance.bench import merge_benchmark_json as m; m(*sys.argv[1:])" \
+	$(VENV)/bin/python -c "import sys; from conformance.core.bench import merge_benchmark_json as m; m(*sys.argv[1:])" \
 		reports/bench/pytest-benchmark.json $(BENCH_PARTS)/main-benchmark.json \
 		$(BENCH_PARTS)/keras-jax-benchmark.json $(BENCH_PARTS)/keras-torch-benchmark.json || exit 1; \
 	echo "==> make bench: $$(( $$(date +%s) - start )) s, exit $$rc; reports/bench/report.md"; exit $$rc

@@ -1,25 +1,23 @@
-"""Root conftest: import path, the conformance plugin, and the hypothesis profiles.
+"""Root conftest of the checkout: import path, the conformance plugin, the default profile.
 
-Profiles: dev (default, fast), quick (deterministic and fewest examples: a smoke run), ci
-(deterministic), thorough (many examples). Choose one with
-`--hypothesis-profile=NAME` (hypothesis's own pytest option, which wins) or the environment
-variable HYPOTHESIS_PROFILE.
+The plugin (conformance/entry/plugin.py) registers the hypothesis profiles
+(conformance/entry/profiles.py: dev, quick, ci, thorough); here plain `pytest` gets `dev`
+unless the environment variable HYPOTHESIS_PROFILE or `--hypothesis-profile=NAME` (which
+wins) says otherwise. Where the package is installed, pytest loads the plugin through its
+`pytest11` entry point and this file does not load it twice.
 """
 import os
 import sys
+from importlib import metadata
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+PLUGIN = "conformance.entry.plugin"
+_ENTRY_POINTS = {ep.value for ep in metadata.entry_points(group="pytest11")}
+pytest_plugins = [] if PLUGIN in _ENTRY_POINTS else [PLUGIN]
+
+from conformance.entry import profiles  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-pytest_plugins = ["conformance.plugin"]
-
-settings.register_profile("dev", max_examples=10, deadline=None)
-# derandomize: examples are a fixed function of each test, the same on every run and machine;
-# no example database, so a fresh clone and a warm checkout run the very same cases.
-settings.register_profile("ci", derandomize=True, max_examples=25, deadline=None,
-                          print_blob=True, database=None)
-settings.register_profile("quick", derandomize=True, max_examples=10, deadline=None,
-                          print_blob=True, database=None)
-settings.register_profile("thorough", max_examples=500, deadline=None)
+profiles.register()
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

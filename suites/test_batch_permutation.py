@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance.adapter_strategies import (
+from conformance.core.adapter_strategies import (
     batch_permutation, case_shape, dtypes_of, lengths_of, parity_cases, permute_rows, rounded)
-from conformance.parity import Run, max_abs_errors, registry_params
-from conformance.tolerances import tolerance
+from conformance.checks.parity import Run, max_abs_errors, registry_params
+from conformance.core.tolerances import tolerance
 
 FEATURE = "batch-permutation invariance"
 EXAMPLES = max(6, settings.default.max_examples // 15)
@@ -29,8 +29,8 @@ def repro_snippet(name, case, dtype):
     return "\n".join([
         "import numpy as np",
         "from conformance import registry",
-        "from conformance.adapter_strategies import batch_permutation, lengths_of, permute_rows, rounded",
-        "from conformance.strategies import Case",
+        "from conformance.core.adapter_strategies import batch_permutation, lengths_of, permute_rows, rounded",
+        "from conformance.core.strategies import Case",
         f"case = {case.short()}",
         "stack, x, h0, c0 = rounded(case)",
         f"a = registry.load({name!r}, dtype={dtype!r})",

@@ -1,7 +1,7 @@
 """Speed benchmarks of every adapter path (plain variant): what dropout costs on each.
 
-For each plain registry path and size (`conformance.bench.SIZES`), one test builds the
-framework layer once (`conformance.bench.builder`) and times, side by side in alternating
+For each plain registry path and size (`conformance.core.bench.SIZES`), one test builds the
+framework layer once (`conformance.adapters.bench.builder`) and times, side by side in alternating
 blocks, forward and forward+backward with dropout off / input / recurrent / inter-layer, and
 the kernel variants the path has (torch: packed vs padded, native vs oneDNN; Keras:
 implementation=1). Each measured case becomes one ``benchmarks`` entry (median and IQR in ms
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import bench
-from conformance.frameworks import installed_version, require
-from conformance.parity import registry_params
+from conformance.adapters import bench as builders
+from conformance.core import bench
+from conformance.core.frameworks import installed_version, require
+from conformance.checks.parity import registry_params
 
 PLAIN = [p for p in registry_params() if p.values[0].plain and p.values[1] == "cpu"]
 PARAMS = [pytest.param(*p.values, size, id=f"{p.id}-{size}", marks=p.marks)
@@ -34,7 +35,7 @@ def test_bench_path(info, device, size, benchmark, conformance_record, conforman
     for module in info.requires:
         require(module)
     try:
-        build = bench.builder(info)
+        build = builders.builder(info)
         b = build(info, size)
     except bench.NoBuilder as e:
         pytest.skip(str(e))

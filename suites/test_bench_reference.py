@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import bench
-from conformance.frameworks import installed_version, require
+from conformance.adapters.torch import bench as torch_bench
+from conformance.core import bench
+from conformance.core.frameworks import installed_version, require
 
 BOUNDS = {"forward": 3.0, "backward": 5.0}
 THREADS = ("one", "default")
@@ -49,7 +50,7 @@ def test_reference_vs_torch(size, benchmark, conformance_record, conformance_sec
     rounds, min_block = ROUNDS[size] if bench.full_mode() else (1, 0.0)
     results, lines = {}, []
     for threads in THREADS:
-        fns, ctx = bench.reference_vs_torch(size, threads)
+        fns, ctx = torch_bench.reference_vs_torch(size, threads)
         with ctx():
             times, calls = bench.measure(fns, rounds, min_block, warmup=1 if bench.full_mode() else 0)
             used = f"torch {torch.get_num_threads()}, BLAS {bench.blas_threads()}"
@@ -76,7 +77,7 @@ def test_reference_vs_torch(size, benchmark, conformance_record, conformance_sec
     conformance_record(reason=summary)
     benchmark.extra_info.update(size=size, **{f"{th} {what}": med for th, r in results.items()
                                               for what, (med, _) in r.items()})
-    fns, ctx = bench.reference_vs_torch(size, "one")
+    fns, ctx = torch_bench.reference_vs_torch(size, "one")
     with ctx():
         benchmark.pedantic(fns["reference forward"], rounds=rounds, iterations=1)
     if not bench.full_mode():

@@ -1,7 +1,7 @@
 """The claims ledger: one check per claim of the seed documents (claims/seeds.toml).
 
 Each test measures the parts its claim declares on the installed versions, hands the booleans
-to `conformance.claims.verdict` through the `ledger` fixture — which records the claims entry
+to `conformance.results.claims.verdict` through the `ledger` fixture — which records the claims entry
 (source, quote, computed verdict, evidence, test id) and a result record — and asserts that its
 measurement is sound (recovered masks exactly {0, scale}, the successor API matching the
 reference, exceptions of the expected type...). A verdict is never written by hand: change what
@@ -13,9 +13,9 @@ The documents' code examples are run modernised only as far as the installed ver
 says what was changed. Masks are read back exactly where possible: an "accumulator" cell
 (`keras.layers.SimpleRNNCell` with identity kernels, no bias, linear activation: h_t = x_t +
 h_{t-1}) turns outputs into masks, ones-inputs turn a Dropout layer's output into its mask, and
-the probe-weight oracle (`conformance.fingerprint`, `conformance.oracles.probe`) reads Keras'
+the probe-weight oracle (`conformance.oracles.fingerprint`, `conformance.oracles.probe`) reads Keras'
 own masks. Statistical checks (drop rates) use the exact binomial test at a false-alarm
-probability of 1e-6 (`conformance.statistics`), with the power stated in the evidence.
+probability of 1e-6 (`conformance.oracles.statistics`), with the power stated in the evidence.
 
 Everything runs in the main process (Keras on its TensorFlow backend); each claim is held once.
 """
@@ -32,9 +32,9 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import claims
-from conformance import statistics as st
-from conformance.frameworks import require
+from conformance.results import claims
+from conformance.oracles import statistics as st
+from conformance.core.frameworks import require
 
 CLAIMS = claims.load()
 SEED = int(os.environ.get("RNN_CONFORMANCE_SEED", "20261123"))
@@ -138,7 +138,8 @@ def keras_probe(knob, kind, B=64, T=6, K=8):
     """Keras 3 LSTM's own masks for `knob` at p = 0.5, read back by the probe-weight oracle:
     {tensor: multipliers (calls, T, routes, B, K)}."""
     keras_tf()
-    from conformance import fingerprint, registry
+    from conformance.oracles import fingerprint
+    from conformance.adapters import registry
 
     return fingerprint.run_probe(registry.load("keras.layers.LSTM"), kind, knob, 0.5, SEED, 1, K, B, T)
 
@@ -146,7 +147,8 @@ def keras_probe(knob, kind, B=64, T=6, K=8):
 @functools.lru_cache(maxsize=None)
 def keras_fingerprint(knob):
     keras_tf()
-    from conformance import fingerprint, registry
+    from conformance.oracles import fingerprint
+    from conformance.adapters import registry
 
     return fingerprint.measure(registry.load("keras.layers.LSTM"), knob, 0.5, seed=SEED, calls=2, K=8, B=64, T=6,
                                power=False, modes=False)
@@ -218,9 +220,9 @@ def check_probe(v, scale, ctx):
 def block_lstm_vs_reference(T=5, B=3, I=4, H=6):
     """(max error of tf.raw_ops.BlockLSTM vs the reference, tolerance)."""
     keras_tf()
-    from conformance import registry
-    from conformance.adapter_strategies import case_shape
-    from conformance.tolerances import tolerance
+    from conformance.adapters import registry
+    from conformance.core.adapter_strategies import case_shape
+    from conformance.core.tolerances import tolerance
 
     rng = np.random.default_rng(SEED)
     stack = reference.random_stack(rng, "lstm", I, H)
@@ -473,9 +475,9 @@ def test_c001_recurrent_dropout_per_step(ledger):
 
 def test_c001_dropout_layer_outside_ineffective(ledger):
     tf, keras = keras_tf()
-    from conformance import registry
-    from conformance.adapter_strategies import case_shape
-    from conformance.tolerances import tolerance
+    from conformance.adapters import registry
+    from conformance.core.adapter_strategies import case_shape
+    from conformance.core.tolerances import tolerance
 
     rng = np.random.default_rng(SEED)
     T, B, I, H = 6, 8, 5, 7

@@ -4,17 +4,17 @@ weights, inputs and initial state (where declared) rounded to float32: the large
 h_n and c_n against the float64 reference, per T, goes into the report's `error_growth`
 section (the report plots it against the tolerance), and must stay within
 ``tolerance(dtype, T, fan_in)``. This is the measurement behind the sqrt(steps) model of
-conformance/tolerances.py, re-run on every report.
+conformance/core/tolerances.py, re-run on every report.
 """
 from __future__ import annotations
 
 import pytest
 
 import reference
-from conformance.adapter_strategies import case_shape, dtypes_of, rounded
-from conformance.parity import Run, max_abs_errors, registry_params
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.core.adapter_strategies import case_shape, dtypes_of, rounded
+from conformance.checks.parity import Run, max_abs_errors, registry_params
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 STEPS = (1, 4, 16, 64, 256)
 SEEDS = (1, 2)

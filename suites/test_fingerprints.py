@@ -1,7 +1,7 @@
 """The semantics fingerprint of every adapter path, measured on the framework's own RNG.
 
-For each registered path (``conformance.registry.adapters()``, third-party ones included) and
-each of its dropout knobs, `conformance.fingerprint.measure` runs the probe-weight oracle
+For each registered path (``conformance.adapters.registry.adapters()``, third-party ones included) and
+each of its dropout knobs, `conformance.oracles.fingerprint.measure` runs the probe-weight oracle
 through the adapter's ``dropout_session`` and infers the fingerprint at p = 0.5 (which tensors
 are masked; per sequence or per step; gates; batch rows; kept value; evaluation mode; seeds;
 the effect of an inference call), and the drop rate at p = 0.1, 0.5 and 0.9 with enough draws
@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import pytest
 
-from conformance import expectations as expect
-from conformance import fingerprint as F
-from conformance.frameworks import installed_version
-from conformance.parity import Run, registry_params
+from conformance.results import expectations as expect
+from conformance.oracles import fingerprint as F
+from conformance.core import paths
+from conformance.core.frameworks import installed_version
+from conformance.checks.parity import Run, registry_params
 
-ROOT = Path(__file__).resolve().parents[1]
-EXPECTED = expect.load_fingerprints(ROOT / "expectations" / "fingerprints")
+EXPECTED = expect.load_fingerprints(paths.EXPECTATIONS / "fingerprints")
 FINGERPRINT_RATE = 0.5
 # The framework RNG's seed: fixed for reproducible reports; RNN_CONFORMANCE_SEED=N re-runs the
 # statistics on other draws (how the false-alarm rate is shown across runs).

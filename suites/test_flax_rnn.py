@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from conformance.adapter_strategies import case_shape, rounded
-from conformance.frameworks import installed_version, require
-from conformance.statistics import ALPHA, rate_test
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.core.adapter_strategies import case_shape, rounded
+from conformance.core.frameworks import installed_version, require
+from conformance.oracles.statistics import ALPHA, rate_test
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 EXAMPLES = max(3, settings.default.max_examples // 8)
 T, B, I, H = 6, 4, 3, 4  # fixed shapes: one compilation per test
@@ -50,10 +50,10 @@ def padded_cases(draw, cell):
 def call(api, cell_name, w, x, h0, c0, **knobs):
     if api == "linen":
         require("flax.linen")
-        from conformance.adapters.flax_linen import rnn_call
+        from conformance.adapters.flax.linen import rnn_call
         return rnn_call(cell_name, w, x, h0, c0, **knobs)
     require("flax.nnx")
-    from conformance.adapters.flax_nnx import nnx_rnn_call
+    from conformance.adapters.flax.nnx import nnx_rnn_call
     return nnx_rnn_call(cell_name, w, x, h0, c0, **knobs)
 
 
@@ -64,7 +64,7 @@ def flip_index(lengths):
 
 def flax_model(w, x, h0, c0, lengths, reverse=False, keep_order=False):
     """What flax's nn.RNN computes with seq_lengths (float64 reference building blocks)."""
-    from conformance.adapters.flax_linen import flip_within_lengths
+    from conformance.adapters.flax.linen import flip_within_lengths
 
     xin = flip_within_lengths(x, lengths) if reverse else x
     y = reference.run(w, xin, h0, c0, padding="compute").y
@@ -77,9 +77,9 @@ def flax_model(w, x, h0, c0, lengths, reverse=False, keep_order=False):
 def repro(api, cell_name, case, knobs):
     return "\n".join([
         "import numpy as np, reference",
-        "from conformance.adapter_strategies import rounded",
-        "from conformance.strategies import Case",
-        f"from conformance.adapters.{'flax_linen import rnn_call' if api == 'linen' else 'flax_nnx import nnx_rnn_call as rnn_call'}",
+        "from conformance.core.adapter_strategies import rounded",
+        "from conformance.core.strategies import Case",
+        f"from conformance.adapters.flax.{'linen import rnn_call' if api == 'linen' else 'nnx import nnx_rnn_call as rnn_call'}",
         f"case = {case.short()}",
         "stack, x, h0, c0 = rounded(case); w = stack[0][0]; L = np.array(case.lengths)",
         f"h, c, y = rnn_call({cell_name!r}, w, x, h0[0], None if c0 is None else c0[0], seq_lengths=L, "
@@ -156,7 +156,7 @@ def test_return_carry(api, conformance_record):
     w = stack[0][0]
     rec = record_base(api, "LSTMCell", "return_carry")
     rec.update(seed=case.seed, repro=f"case = {case.short()}; rnn_call('LSTMCell', w, x, h0[0], c0[0], "
-                                     "return_carry=True/False)  # conformance.adapters.flax_linen / flax_nnx")
+                                     "return_carry=True/False)  # conformance.adapters.flax.linen / flax_nnx")
     h_none, _, y_only = call(api, "LSTMCell", w, x, h0[0], c0[0], return_carry=False)
     h, c, y = call(api, "LSTMCell", w, x, h0[0], c0[0], return_carry=True)
     want = reference.run(w, x, h0, c0)
@@ -177,7 +177,7 @@ def test_nnx_gru_has_no_hidden_bias(conformance_record):
     require("flax.nnx")
     from flax import nnx
 
-    from conformance.adapters.flax_nnx import nnx_rnn_call
+    from conformance.adapters.flax.nnx import nnx_rnn_call
 
     case = Case(cell="gru", steps=T, batch=B, input_size=I, hidden_size=H, seed=20260506)
     stack, x, h0, _ = rounded(case)
@@ -224,7 +224,7 @@ def test_dropout_in_custom_cell(per_step, conformance_record):
     """nn.Dropout on x_t and on h_{t-1} inside a custom LSTM cell under nn.RNN: the masks'
     time structure follows split_rngs, and the layer equals the reference under the masks."""
     require("flax.linen")
-    from conformance.adapters.flax_linen import dropout_rnn_call
+    from conformance.adapters.flax.linen import dropout_rnn_call
 
     rec = record_base("linen", "DropoutLSTMCell", f"dropout in a custom cell, split_rngs dropout={per_step}")
     counts = {"in": [0, 0], "rec": [0, 0]}
@@ -236,8 +236,8 @@ def test_dropout_in_custom_cell(per_step, conformance_record):
         case = Case(steps=T, batch=B, input_size=I, hidden_size=H, seed=seed)
         stack, x, h0, c0 = rounded(case)
         w = stack[0][0]
-        snippet = ("from conformance.adapters.flax_linen import dropout_rnn_call\n"
-                   "from conformance.adapter_strategies import rounded\nfrom conformance.strategies import Case\n"
+        snippet = ("from conformance.adapters.flax.linen import dropout_rnn_call\n"
+                   "from conformance.core.adapter_strategies import rounded\nfrom conformance.core.strategies import Case\n"
                    f"stack, x, h0, c0 = rounded({case.short()})\n"
                    f"y, h, c, xd, hd = dropout_rnn_call(stack[0][0], x, h0[0], c0[0], {RATE_IN}, {RATE_REC}, "
                    f"{per_step}, {seed})\nprint((xd != 0)[:, 0], (hd != 0)[:, 0])")

@@ -13,7 +13,7 @@ every layer and direction (``parity.grad_errors``), each within
 The backward pass walks the dependency chain a second time (GRAD_FACTOR = 2, as in
 suites/test_torch_dropout.py), and a weight gradient is a sum over every step and batch row,
 so its float32 error is relative to its size (the `magnitude` factor; see
-conformance/tolerances.py). A path without the feature is simply not parametrized here.
+conformance/core/tolerances.py). A path without the feature is simply not parametrized here.
 """
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ import pytest
 from hypothesis import settings
 
 import reference
-from conformance.adapter_strategies import case_shape, cotangents, lengths_of, repro_header, rounded
-from conformance.parity import Run, check_parity_cases, grad_errors, max_abs_errors, registry_params
-from conformance.tolerances import tolerance
+from conformance.core.adapter_strategies import case_shape, cotangents, lengths_of, repro_header, rounded
+from conformance.checks.parity import Run, check_parity_cases, grad_errors, max_abs_errors, registry_params
+from conformance.core.tolerances import tolerance
 
 FEATURE = "dropout-off gradient parity"
 GRAD_FACTOR = 2.0
@@ -33,8 +33,8 @@ EXAMPLES = max(8, settings.default.max_examples // 10)
 def repro_snippet(name, case, dtype):
     """Python that rebuilds the case and prints every output and gradient error."""
     return "\n".join(repro_header(case) + [
-        "from conformance.adapter_strategies import cotangents",
-        "from conformance.parity import grad_errors, max_abs_errors",
+        "from conformance.core.adapter_strategies import cotangents",
+        "from conformance.checks.parity import grad_errors, max_abs_errors",
         "dy, dh, dc = cotangents(case, stack)",
         f"got = registry.load({name!r}, dtype={dtype!r}).vjp(stack, x, dy, dh, dc, h0, c0, **lengths_of(case))",
         "want = reference.run_vjp(stack, x, dy, dh, dc, h0, c0, padding=case.padding, **lengths_of(case))",

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import registry
-from conformance.adapter_strategies import case_shape, cotangents, full_case, lengths_of, rounded
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, cotangents, full_case, lengths_of, rounded
 from conformance.adapters.base import DeviceUnavailable
-from conformance.frameworks import installed_version, require
-from conformance.parity import grad_errors, max_abs_errors
-from conformance.tolerances import tolerance
+from conformance.core.frameworks import installed_version, require
+from conformance.checks.parity import grad_errors, max_abs_errors
+from conformance.core.tolerances import tolerance
 
 GPU_PATH = "jax.experimental.rnn.lstm"
 # Not in the registry (whose entries must run on "cpu"): the CPU twin lstm_ref is, with the
@@ -71,7 +71,7 @@ def test_lstm_ref_refuses_dropout(conformance_record):
     import jax.numpy as jnp
     from jax.experimental import rnn
 
-    from conformance.adapters.jax_experimental_rnn import pack_weights
+    from conformance.adapters.jax.experimental_rnn import pack_weights
 
     rng = np.random.default_rng(0)
     w = reference.random_lstm(rng, 3, 2)
@@ -93,7 +93,7 @@ def test_flat_weight_layout_size(layers, bidirectional, conformance_record):
     require("jax")
     from jax.experimental import rnn
 
-    from conformance.adapters.jax_experimental_rnn import pack_weights
+    from conformance.adapters.jax.experimental_rnn import pack_weights
 
     stack = reference.random_stack(np.random.default_rng(1), "lstm", 3, 4, layers, bidirectional)
     n = int(rnn.get_num_params_in_lstm(3, 4, layers, bidirectional))

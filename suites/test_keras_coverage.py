@@ -2,7 +2,7 @@
 constructor / call argument together (`keras_strategies.layer_configs`: dropout rates 0, tiny,
 0.5, near 1, exactly 1; implementation; use_cudnn; unroll; reset_after; go_backwards;
 return_sequences; return_state; stateful; seed; masking source; zero_output_for_mask; initial
-states; training; batch sizes across calls) and `conformance.keras_coverage.run_config` runs each
+states; training; batch sizes across calls) and `conformance.adapters.keras.coverage.run_config` runs each
 draw as a user would, checking the documented shapes, finite values, the reference (without
 effective dropout, mask policy `keras_strategies.expected_policy`), seed determinism, the
 stateful batch-size rule and ``fit`` with a partial last batch.
@@ -17,20 +17,19 @@ Marked ``keras``: run once per backend (KERAS_BACKEND=tensorflow | jax | torch).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from conformance import expectations as expect
-from conformance import keras_strategies as KS
-from conformance.frameworks import installed_version, require
-from conformance.keras_coverage import masked, run_config
+from conformance.core import paths
+from conformance.results import expectations as expect
+from conformance.adapters.keras import strategies as KS
+from conformance.core.frameworks import installed_version, require
+from conformance.adapters.keras.coverage import masked, run_config
 
 pytestmark = pytest.mark.keras
 EXAMPLES = max(4, settings.default.max_examples // 2)
 NODE = "suites/test_keras_coverage.py::test_known_deviation[{}]"
-ENTRIES = expect.load_dir(Path(__file__).resolve().parent.parent / "expectations")
+ENTRIES = expect.load_dir(paths.EXPECTATIONS)
 
 
 def _cfg(cell="lstm", **kw):

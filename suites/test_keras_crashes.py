@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import keras_strategies as KS
-from conformance.frameworks import require
+from conformance.adapters.keras import strategies as KS
+from conformance.core.frameworks import require
 
 pytestmark = pytest.mark.keras
 MASK = np.array([[1, 1, 0], [1, 0, 0]], bool)

@@ -1,7 +1,7 @@
 """Keras 3 across its backends: ``LSTM`` / ``GRU`` (reset_after both ways) on the TensorFlow, JAX
 and torch backends with the same weights, inputs, ``mask=`` (leading masked steps, an inner
 gap, right padding) and nonzero initial states, for every combination of ``unroll``,
-``go_backwards`` and ``zero_output_for_mask`` (`conformance.keras_cross_backend.CONFIGS`).
+``go_backwards`` and ``zero_output_for_mask`` (`conformance.adapters.keras.cross_backend.CONFIGS`).
 
 Each backend runs in its own subprocess (one per backend, every configuration in one go; Keras
 selects its backend per process); this module is not marked ``keras`` and runs in the main
@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import keras_cross_backend as XB
-from conformance import keras_strategies as KS
-from conformance.tolerances import tolerance
+from conformance.adapters.keras import cross_backend as XB
+from conformance.adapters.keras import strategies as KS
+from conformance.core.tolerances import tolerance
 
 IDS = [XB.config_id(c) for c in XB.CONFIGS]
 

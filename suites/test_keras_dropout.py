@@ -38,13 +38,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from conformance import keras_strategies as KS
-from conformance import registry
-from conformance.adapter_strategies import case_shape, cotangents, rounded
-from conformance.frameworks import require
-from conformance.parity import grad_errors, max_abs_errors
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.adapters.keras import strategies as KS
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, cotangents, rounded
+from conformance.core.frameworks import require
+from conformance.checks.parity import grad_errors, max_abs_errors
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 EXAMPLES = max(4, settings.default.max_examples // 4)
 RATES = (0.0, 1e-3, 0.5, 0.9, 0.999)  # exactly 1: test_rate_one
@@ -97,8 +97,8 @@ def repro(framework, case, rates, opts, gates):
         f"# {env} python",
         "import numpy as np, reference",
         "from conformance import keras_strategies as KS, registry",
-        "from conformance.adapter_strategies import rounded",
-        "from conformance.strategies import Case",
+        "from conformance.core.adapter_strategies import rounded",
+        "from conformance.core.strategies import Case",
         f"case = {case.short()}",
         "stack, x, h0, c0 = rounded(case)",
         f"a = registry.load(KS.variant({case.cell!r}, framework={framework!r}, **{opts!r}))",

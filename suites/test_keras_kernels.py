@@ -2,7 +2,7 @@
 configuration (dropout, recurrent_dropout, use_cudnn, unroll, mask, go_backwards, activation,
 use_bias, GRU reset_after), recorded in the ``kernel`` field of every result. Marked ``keras``.
 
-Observed through Keras' own code (`conformance.adapters.keras_kernels`): on CPU, the kernel
+Observed through Keras' own code (`conformance.adapters.keras.kernels`): on CPU, the kernel
 that actually ran (``observe``: the backend's cuDNN kernels, the torch backend's fused
 fallbacks, the JAX backend's fused GRU scan, or the generic step loop); with a GPU, the decision
 of the backend's ``cudnn_ok`` with its GPU probe answering True (``gpu_eligible``).
@@ -27,9 +27,9 @@ import re
 import numpy as np
 import pytest
 
-from conformance import keras_strategies as KS
-from conformance.adapters import keras_kernels as kk
-from conformance.frameworks import require
+from conformance.adapters.keras import strategies as KS
+from conformance.adapters.keras import kernels as kk
+from conformance.core.frameworks import require
 
 pytestmark = pytest.mark.keras
 SEED = 3

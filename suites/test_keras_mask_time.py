@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import keras_strategies as KS
-from conformance.frameworks import require
+from conformance.adapters.keras import strategies as KS
+from conformance.core.frameworks import require
 
 B, T, F, P = 4, 8, 16, 0.5
 PATHS = {"fused": 0.0, "generic": 0.5}  # recurrent_dropout that selects the path

@@ -7,7 +7,7 @@ else the previous output (zeros before the first valid step: "repeat_output"); s
 
 Marked ``keras``: run once per backend (KERAS_BACKEND=tensorflow | jax | torch). The
 cross-backend comparison on the same weights and masks is suites/test_keras_cross_backend.py.
-Tolerance: ``conformance.tolerances.tolerance`` (x2 for gradients, as test_gradient_parity).
+Tolerance: ``conformance.core.tolerances.tolerance`` (x2 for gradients, as test_gradient_parity).
 """
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ import itertools
 import pytest
 
 import reference
-from conformance import keras_strategies as KS
-from conformance import registry
-from conformance.adapter_strategies import case_shape, cotangents
-from conformance.frameworks import require
-from conformance.parity import grad_errors, max_abs_errors
-from conformance.tolerances import tolerance
+from conformance.adapters.keras import strategies as KS
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, cotangents
+from conformance.core.frameworks import require
+from conformance.checks.parity import grad_errors, max_abs_errors
+from conformance.core.tolerances import tolerance
 
 pytestmark = pytest.mark.keras
 GRID = list(itertools.product(("lstm", "gru"), (False, True), (False, True), (False, True)))
@@ -32,7 +32,7 @@ def repro(cell, unroll, gb, zo):
     return "\n".join([
         "import numpy as np, reference",
         "from conformance import keras_strategies as KS, registry",
-        "from conformance.adapter_strategies import cotangents",
+        "from conformance.core.adapter_strategies import cotangents",
         f"case, stack, x, h0, c0, valid = KS.masked_case({cell!r}, {SEED})",
         f"a = registry.load(KS.variant({cell!r}, unroll={unroll}, go_backwards={gb}, zero_output_for_mask={zo}))",
         "got = a.run(stack, x, h0, c0, step_mask=valid)[0]",

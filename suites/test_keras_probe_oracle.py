@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import registry
-from conformance.frameworks import installed_version, require
+from conformance.adapters import registry
+from conformance.core.frameworks import installed_version, require
 from conformance.oracles import probe as P
 
 pytestmark = pytest.mark.keras

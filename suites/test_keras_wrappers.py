@@ -23,13 +23,13 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import keras_strategies as KS
-from conformance import registry
-from conformance.adapter_strategies import case_shape
-from conformance.frameworks import require
-from conformance.parity import max_abs_errors
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.adapters.keras import strategies as KS
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape
+from conformance.core.frameworks import require
+from conformance.checks.parity import max_abs_errors
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 pytestmark = pytest.mark.keras
 P, SEED = 0.5, 1234
@@ -154,7 +154,7 @@ def layer_repro(cell, name):
     return "\n".join([
         "# KERAS_BACKEND=<backend> python", "import numpy as np, keras, reference",
         "from conformance import keras_strategies as KS, registry",
-        "from conformance.strategies import Case",
+        "from conformance.core.strategies import Case",
         f"case, stack, x, h0, c0 = KS.nonzero_case({small_case(cell)[0].short()})",
         f"F = {small_case(cell)[0].input_size}; layer = {SOURCES[name]}",
         "xd = keras.ops.convert_to_numpy(layer(np.swapaxes(x, 0, 1).astype('float32'), training=True))",

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from conformance import registry
-from conformance.adapter_strategies import case_shape, rounded
-from conformance.frameworks import installed_version, require
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, rounded
+from conformance.core.frameworks import installed_version, require
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 EXAMPLES = max(6, settings.default.max_examples // 4)
 OPS = ["LSTM", "GRU"]
@@ -40,7 +40,7 @@ def load(op, **options):
 
 def model_and_feeds(adapter, case, lengths):
     """(model, feeds) of the adapter's one-node model for `case`, with int `lengths` or None."""
-    from conformance.adapters.onnxruntime_rnn import one_node_model
+    from conformance.adapters.onnxruntime.rnn import one_node_model
 
     stack, x, h0, c0 = rounded(case)
     stack, x, h0, c0 = adapter.prepare(stack, x, h0, c0)
@@ -58,7 +58,7 @@ def test_layout_1_refused(op, conformance_record):
     adapter = load(op, layout=1)  # skips with a reason without onnxruntime / onnx
     from onnx.reference import ReferenceEvaluator
 
-    from conformance.adapters.onnxruntime_rnn import run_model
+    from conformance.adapters.onnxruntime.rnn import run_model
 
     case = Case(cell=op.lower(), steps=4, batch=3, input_size=3, hidden_size=2, bidirectional=True, seed=20260507)
     model, feeds = model_and_feeds(adapter, case, None)
@@ -70,8 +70,8 @@ def test_layout_1_refused(op, conformance_record):
     tol = tolerance("float32", *case_shape(stack, case.steps))
     rec = record_base(op, "layout=1 (batch-major)")
     rec.update(seed=case.seed, max_abs_err=err, tolerance=tol, repro=(
-        "import dataclasses; from conformance import registry; from conformance.adapter_strategies import rounded\n"
-        f"from conformance.strategies import Case\ncase = {case.short()}\n"
+        "import dataclasses; from conformance import registry; from conformance.core.adapter_strategies import rounded\n"
+        f"from conformance.core.strategies import Case\ncase = {case.short()}\n"
         f"info = dataclasses.replace(registry.get('onnxruntime.{op}'), options={{'layout': 1}})\n"
         "registry.load(info).forward(*rounded(case))  # onnxruntime refuses at session creation"))
     with pytest.raises(Exception) as refused:
@@ -106,8 +106,8 @@ def test_sequence_lens_padded_steps(op, conformance_record):
     def check(case):
         stack, x, h0, c0 = rounded(case)
         L = np.asarray(case.lengths)
-        snippet = ("import numpy as np\nfrom conformance import registry\nfrom conformance.adapter_strategies import "
-                   f"rounded\nfrom conformance.strategies import Case\ncase = {case.short()}\n"
+        snippet = ("import numpy as np\nfrom conformance import registry\nfrom conformance.core.adapter_strategies import "
+                   f"rounded\nfrom conformance.core.strategies import Case\ncase = {case.short()}\n"
                    f"got = registry.load('onnxruntime.{op}').forward(*rounded(case), lengths=np.array(case.lengths))\n"
                    "print(got.y[:, :, :])")
         rec.update(seed=case.seed, repro=snippet)
@@ -136,7 +136,7 @@ def test_sequence_lens_padded_steps(op, conformance_record):
 @pytest.mark.parametrize("op", OPS)
 def test_sequence_lens_zero(op, conformance_record):
     """A zero length (the adapter API allows 1..T): what onnxruntime returns for that row."""
-    from conformance.adapters.onnxruntime_rnn import run_model
+    from conformance.adapters.onnxruntime.rnn import run_model
 
     adapter = load(op)
     case = Case(cell=op.lower(), steps=4, batch=3, input_size=3, hidden_size=2, bidirectional=True, seed=20260508)
@@ -152,11 +152,11 @@ def test_sequence_lens_zero(op, conformance_record):
                        np.abs(got.h_n[:, [0, 2]] - want.h_n[:, [0, 2]]).max()))
     rec = record_base(op, "sequence_lens: a zero length")
     rec.update(seed=case.seed, max_abs_err=others, tolerance=tolerance("float32", *case_shape(stack, case.steps)),
-               repro=("from conformance import registry; from conformance.adapter_strategies import rounded\n"
-                      "from conformance.strategies import Case; import numpy as np\n"
+               repro=("from conformance import registry; from conformance.core.adapter_strategies import rounded\n"
+                      "from conformance.core.strategies import Case; import numpy as np\n"
                       f"case = {case.short()}; a = registry.load('onnxruntime.{op}')\n"
                       "s, x, h0, c0 = a.prepare(*rounded(case)); f, at, sh = a.inputs(s[0], x, h0, c0, np.array("
-                      f"{list(lengths)}))\nfrom conformance.adapters.onnxruntime_rnn import one_node_model, run_model\n"
+                      f"{list(lengths)}))\nfrom conformance.adapters.onnxruntime.rnn import one_node_model, run_model\n"
                       f"print(run_model(one_node_model('{op}', f, at, sh), f)[1][:, 1], h0[:, 1])"),
                reason=(f"finding: a row with sequence_lens 0 gets outputs {row_y:.2g} (max |y|) and final state "
                        f"max |Y_h| = {row_h:.2g}: zeros, not its initial state (|Y_h - h0| = {err_h0:.2g}); "
@@ -181,8 +181,8 @@ def test_linear_before_reset(linear_before_reset, conformance_record):
                     reset_after=bool(linear_before_reset), seed=seed)
         stack, x, h0, _ = rounded(case)
         rec.update(seed=seed, repro=(
-            "from conformance import registry; from conformance.adapter_strategies import rounded\n"
-            f"from conformance.strategies import Case\nprint(registry.load('onnxruntime.GRU').forward("
+            "from conformance import registry; from conformance.core.adapter_strategies import rounded\n"
+            f"from conformance.core.strategies import Case\nprint(registry.load('onnxruntime.GRU').forward("
             f"*rounded({case.short()})[:3]).y)"))
         got = adapter.forward(stack, x, h0)
         other = [[dataclasses.replace(w, reset_after=not w.reset_after) for w in row] for row in stack]

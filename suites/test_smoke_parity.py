@@ -1,15 +1,15 @@
 """Smoke parity: every adapter path, dropout off, equals the float64 reference.
 
-For each registered adapter path (``conformance.registry.adapters()``: the built-ins plus any
+For each registered adapter path (``conformance.adapters.registry.adapters()``: the built-ins plus any
 outside ones named in $RNN_CONFORMANCE_ADAPTERS) and each device it declares, hypothesis draws
-small cases restricted to the path's features (``conformance.adapter_strategies.parity_cases``:
+small cases restricted to the path's features (``conformance.core.adapter_strategies.parity_cases``:
 T 1..6, B 1..3, I, H 1..5, stacked / bidirectional / initial state / projection / peephole /
 forget_bias / cell_clip / reset-before / variable lengths where declared), plus one explicit
 example with every declared feature switched on (``full_case``), with random asymmetric
 weights. The weights and inputs are rounded to float32 first; the adapter and
 ``reference.run`` (float64; with lengths under the path's declared padding policy) then see
 the very same numbers, and y, h_n and c_n must agree within
-``conformance.tolerances.tolerance(dtype, steps, fan_in)``.
+``conformance.core.tolerances.tolerance(dtype, steps, fan_in)``.
 
 Each test records the worst example (largest error / tolerance) with its seed, and the
 kernels the adapter reports (`kernel_of`, e.g. torch's oneDNN vs native) with their case
@@ -22,9 +22,9 @@ import pytest
 from hypothesis import settings
 
 import reference
-from conformance.adapter_strategies import case_shape, lengths_of, repro_snippet, rounded
-from conformance.parity import Run, check_parity_cases, max_abs_errors, registry_params
-from conformance.tolerances import tolerance
+from conformance.core.adapter_strategies import case_shape, lengths_of, repro_snippet, rounded
+from conformance.checks.parity import Run, check_parity_cases, max_abs_errors, registry_params
+from conformance.core.tolerances import tolerance
 
 FEATURE = "dropout-off parity"
 # Few examples: framework layers are slow to build. The ci profile is derandomized, so these

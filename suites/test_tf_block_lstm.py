@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from conformance import keras_strategies as KS
-from conformance import registry
-from conformance.adapter_strategies import case_shape, rounded
-from conformance.frameworks import require
-from conformance.parity import max_abs_errors
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.adapters.keras import strategies as KS
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, rounded
+from conformance.core.frameworks import require
+from conformance.checks.parity import max_abs_errors
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 EXAMPLES = max(8, settings.default.max_examples // 2)
 
@@ -40,8 +40,8 @@ def test_seq_len_max(name, conformance_record):
         case = Case(cell="lstm", steps=steps, batch=2, input_size=3, hidden_size=3, peephole=peephole,
                     forget_bias=forget_bias, cell_clip=cell_clip, initial_state=True, seed=seed)
         stack, x, h0, c0 = rounded(case)
-        rp = (f"from conformance import registry; from conformance.adapter_strategies import rounded; "
-              f"from conformance.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
+        rp = (f"from conformance import registry; from conformance.core.adapter_strategies import rounded; "
+              f"from conformance.core.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
               f"print(registry.load({name!r}).forward(stack, x, h0, c0, seq_len_max={n}).y)")
         got = adapter.forward(stack, x, h0, c0, seq_len_max=n)
         tol = tolerance("float32", *case_shape(stack, steps))

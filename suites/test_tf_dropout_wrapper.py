@@ -35,12 +35,12 @@ import numpy as np
 import pytest
 
 import reference
-from conformance import keras_strategies as KS
-from conformance.adapter_strategies import case_shape
-from conformance.frameworks import installed_version, require
-from conformance.parity import max_abs_errors
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.adapters.keras import strategies as KS
+from conformance.core.adapter_strategies import case_shape
+from conformance.core.frameworks import installed_version, require
+from conformance.checks.parity import max_abs_errors
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 from reference import layouts
 
 SEED, KEEP = 4321, 0.5

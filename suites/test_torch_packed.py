@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from conformance import registry
-from conformance.adapter_strategies import case_shape, dtypes_of, lengths_of, parity_cases, repro_header, rounded
-from conformance.frameworks import installed_version, require
-from conformance.parity import Run, max_abs_errors, registry_params
-from conformance.strategies import Case
-from conformance.tolerances import tolerance
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, dtypes_of, lengths_of, parity_cases, repro_header, rounded
+from conformance.core.frameworks import installed_version, require
+from conformance.checks.parity import Run, max_abs_errors, registry_params
+from conformance.core.strategies import Case
+from conformance.core.tolerances import tolerance
 
 PADDING_VALUE = -7.25
 EXAMPLES = max(6, settings.default.max_examples // 15)
@@ -188,8 +188,8 @@ def test_cpu_kernel_of_packed_input(label, conformance_record):
     stack, x, h0, c0 = rounded(case)
     adapter = registry.load(name)
     kernel = adapter.kernel_of(stack, x, h0, c0, **lengths_of(case))
-    snippet = ("from conformance import registry\nfrom conformance.adapter_strategies import lengths_of, rounded\n"
-               f"from conformance.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
+    snippet = ("from conformance import registry\nfrom conformance.core.adapter_strategies import lengths_of, rounded\n"
+               f"from conformance.core.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
                f"print(registry.load({name!r}).kernel_of(stack, x, h0, c0, **lengths_of(case)))")
     conformance_record(adapter=name, framework="torch", framework_version=installed_version("torch"), device="cpu",
                        feature=f"CPU kernel, {label}", kernel=kernel, seed=case.seed, repro=snippet,

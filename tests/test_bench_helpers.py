@@ -1,10 +1,12 @@
-"""Self-tests of conformance/bench.py: statistics, alternating blocks, modes, dispatch."""
+"""Self-tests of conformance/core/bench.py: statistics, alternating blocks, modes, dispatch."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from conformance import bench
+from conformance.adapters import bench as builders
+from conformance.adapters.torch import bench as torch_bench
+from conformance.core import bench
 from conformance.adapters.base import AdapterInfo
 
 
@@ -57,10 +59,10 @@ def test_smoke_subset_keeps_one_layer_forward_and_plain_backward():
 def test_builder_dispatch_and_plain():
     info = AdapterInfo(name="other.LSTM", framework="other", distribution="other", cell="lstm", factory="m:f")
     with pytest.raises(bench.NoBuilder, match="no bench builder for other.LSTM"):
-        bench.builder(info)
+        builders.builder(info)
     torch_cell = AdapterInfo(name="torch.nn.LSTMCell", framework="torch", distribution="torch", cell="lstm",
                              factory="m:f")
-    assert bench.builder(torch_cell) is bench.torch_cells
+    assert builders.builder(torch_cell) is torch_bench.torch_cells
     assert torch_cell.plain and not AdapterInfo(
         name="torch.nn.LSTM[batch_first]", framework="torch", distribution="torch", cell="lstm", factory="m:f").plain
 

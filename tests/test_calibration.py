@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance import fingerprint as F
-from conformance import statistics as st
+from conformance.oracles import fingerprint as F
+from conformance.oracles import statistics as st
 from conformance.adapters import numpy_reference as NR
 from conformance.oracles import probe as P
 

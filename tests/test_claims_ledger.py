@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import claims
-from conformance.report import build_report
+from conformance.results import claims
+from conformance.results.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = ROOT / "suites" / "test_claims.py"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cli
-from conformance.report import build_report, write_report_atomic
+from conformance.entry import cli
+from conformance.results.report import build_report, write_report_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +123,7 @@ def test_bad_adapter_spec_message():
 def test_run_passes_adapters_to_pytest(tmp_path, monkeypatch):
     """Each --adapter becomes a pytest --adapter, in order; relative PYTHONPATH entries are made
     absolute (pytest runs in the checkout, not in the caller's directory)."""
-    from conformance import runner
+    from conformance.entry import runner
 
     calls = []
     monkeypatch.setattr(runner.subprocess, "call", lambda cmd, cwd, env: calls.append((cmd, env)) or 4)

@@ -1,4 +1,4 @@
-"""Self-tests of conformance/expectations.py and its pytest integration (plugin)."""
+"""Self-tests of conformance/results/expectations.py and its pytest integration (plugin)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import expectations as expect
+from conformance.results import expectations as expect
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +89,7 @@ def run(pytester, monkeypatch):
     def go(*args, entry=ENTRY):
         pytester.makepyfile(test_t=TESTS)
         write(pytester.path, entry)
-        return pytester.runpytest_subprocess("-p", "conformance.plugin", "-p", "no:cacheprovider",
+        return pytester.runpytest_subprocess("-p", "conformance.entry.plugin", "-p", "no:cacheprovider",
                                              "--conformance-report=r.json", *args)
     return go
 

@@ -1,4 +1,4 @@
-"""The upgrade gate (conformance/gate.py, `python -m conformance gate`): every regression kind,
+"""The upgrade gate (conformance/results/gate.py, `python -m conformance gate`): every regression kind,
 the exit codes 0 / 1 / 2 (missing, truncated, unparseable, other schema), expectations applied."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import gate
-from conformance.expectations import Expectation
-from conformance.report import build_report, write_report_atomic
+from conformance.results import gate
+from conformance.results.expectations import Expectation
+from conformance.results.report import build_report, write_report_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 

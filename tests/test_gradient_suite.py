@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SOURCE = textwrap.dedent('''
     from dataclasses import replace
-    from conformance import registry
-    from conformance.adapters.torch_nn import TorchRNN
+    from conformance.adapters import registry
+    from conformance.adapters.torch.nn import TorchRNN
 
     INFO = replace(registry.get("torch.nn.LSTM"), name="mygrads.LSTM", factory=__name__ + ":make")
     BROKEN = replace(INFO, name="mygrads.BrokenLSTM")

@@ -8,7 +8,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import reference as ref
-from conformance.frameworks import require
+from conformance.core.frameworks import require
 from reference import layouts
 
 ATOL = 1e-12

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.report import RECORD_KEYS, load_report, validate_report
+from conformance.results.report import RECORD_KEYS, load_report, validate_report
 
 pytest_plugins = ["pytester"]
 
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = """
 import numpy as np
 import pytest
-from conformance.frameworks import require
+from conformance.core.frameworks import require
 
 def test_pass(conformance_record):
     conformance_record(framework="torch", max_abs_err=np.float32(2.0 ** -20), tolerance=1e-5, seed=7)
@@ -83,7 +83,7 @@ def run(pytester, monkeypatch):
 
     def _run(*args):
         # An explicit profile: hypothesis itself picks its "ci" profile when CI is set.
-        return pytester.runpytest_subprocess("-p", "conformance.plugin", "--conformance-report=out/report.json",
+        return pytester.runpytest_subprocess("-p", "conformance.entry.plugin", "--conformance-report=out/report.json",
                                              "--hypothesis-profile=default", *args)
 
     return _run
@@ -215,7 +215,7 @@ def test_p(conformance_record):
 
 
 def test_require_and_installed_version(tmp_path, monkeypatch):
-    from conformance.frameworks import installed_version, require
+    from conformance.core.frameworks import installed_version, require
 
     assert require("json").__name__ == "json"
     with pytest.raises(pytest.skip.Exception, match="NoSuch is not installed"):
@@ -234,7 +234,7 @@ def test_require_and_installed_version(tmp_path, monkeypatch):
 
 FAKE_ADAPTERS = """
 import dataclasses
-from conformance.registry import get
+from conformance.adapters.registry import get
 A = dataclasses.replace(get("torch.nn.LSTM"), name="fake.A")
 B = dataclasses.replace(get("torch.nn.GRU"), name="fake.B")
 SAME_AS_A = dataclasses.replace(get("torch.nn.GRU"), name="fake.A")
@@ -248,7 +248,7 @@ def make(info=None, *, device="cpu", dtype="float32"):
 OUTSIDE = """
 import os
 import pytest
-from conformance import registry
+from conformance.adapters import registry
 
 @pytest.mark.parametrize("info", registry.adapters()[len(registry.ADAPTERS):], ids=lambda i: i.name)
 def test_outside(info):
@@ -266,7 +266,7 @@ def adapter_run(pytester, monkeypatch):
     monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS", raising=False)
 
     def _run(*args):
-        return pytester.runpytest_subprocess("-p", "conformance.plugin", "-p", "no:cacheprovider", "-s", "-v", *args)
+        return pytester.runpytest_subprocess("-p", "conformance.entry.plugin", "-p", "no:cacheprovider", "-s", "-v", *args)
 
     return _run
 
@@ -330,15 +330,15 @@ def test_duplicate_names_across_adapter_options(adapter_run):
 
 def test_adapter_option_restores_environment(pytester, monkeypatch):
     """In-process runs (pytester, IDEs) get the variable back as it was when the run ends."""
-    from conformance import registry
+    from conformance.adapters import registry
 
     pytester.makepyfile(fakeads=FAKE_ADAPTERS, test_outside=OUTSIDE)
     monkeypatch.syspath_prepend(str(pytester.path))
     monkeypatch.setenv(registry.ENV_VAR, "fakeads:B")
-    pytester.inline_run("-p", "conformance.plugin", "--adapter", "fakeads:A").assertoutcome(passed=3)
+    pytester.inline_run("-p", "conformance.entry.plugin", "--adapter", "fakeads:A").assertoutcome(passed=3)
     assert os.environ[registry.ENV_VAR] == "fakeads:B"
     monkeypatch.delenv(registry.ENV_VAR)
-    pytester.inline_run("-p", "conformance.plugin", "--adapter", "fakeads:A").assertoutcome(passed=2)
+    pytester.inline_run("-p", "conformance.entry.plugin", "--adapter", "fakeads:A").assertoutcome(passed=2)
     assert registry.ENV_VAR not in os.environ
-    assert pytester.inline_run("-p", "conformance.plugin", "--adapter", "fakeads:TORCH").ret == pytest.ExitCode.USAGE_ERROR
+    assert pytester.inline_run("-p", "conformance.entry.plugin", "--adapter", "fakeads:TORCH").ret == pytest.ExitCode.USAGE_ERROR
     assert registry.ENV_VAR not in os.environ

@@ -3,7 +3,7 @@ import numpy as np
 from hypothesis import given, note
 
 import reference as ref
-from conformance.strategies import cases
+from conformance.core.strategies import cases
 
 REL_TOL = 1e-6
 # 4th-order central differences: truncation O(eps**4) (large where masks scale by 1/(1-p) = 10),

@@ -7,7 +7,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import reference as ref
-from conformance.strategies import Case, cases
+from conformance.core.strategies import Case, cases
 
 
 def _copy_inputs(x, kwargs):

@@ -3,7 +3,7 @@
 The full measurement (medium and large sizes, issue 8's bounds: forward within 3x torch's
 float32 forward, backward within 5x torch's backward) is `suites/test_bench_reference.py`,
 run by ``make bench``. Here: the medium size (T=64, B=32, I=H=128), torch and OpenBLAS on one
-thread each (see conformance/bench.py), a few alternating rounds. Short runs on a shared
+thread each (see conformance/core/bench.py), a few alternating rounds. Short runs on a shared
 machine are noisy: another process only ever adds time, and a median of per-round ratios
 swung from 5x to 12x (IQR 10) while `make report` ran beside it. So the guard compares the
 fastest round of each side (the best estimate of the uncontended cost) and leaves headroom
@@ -13,8 +13,9 @@ it does not re-assert the issue's bounds.
 """
 import pytest
 
-from conformance import bench
-from conformance.frameworks import require
+from conformance.adapters.torch import bench as torch_bench
+from conformance.core import bench
+from conformance.core.frameworks import require
 
 MAX_RATIO = {"forward": 5.0, "backward": 6.0}
 ROUNDS = 5
@@ -23,7 +24,7 @@ ROUNDS = 5
 @pytest.mark.benchmark(group="reference-vs-torch")
 def test_reference_lstm_speed_vs_torch(benchmark, conformance_record):
     torch = require("torch")
-    fns, ctx = bench.reference_vs_torch("medium", "one")
+    fns, ctx = torch_bench.reference_vs_torch("medium", "one")
     with ctx():
         times, _ = bench.measure(fns, ROUNDS, min_block_s=0.0)
     ratios = bench.reference_ratios(times)

@@ -1,4 +1,4 @@
-"""Self-tests of conformance/registry.py and the adapter API (conformance/adapters/base.py).
+"""Self-tests of conformance/adapters/registry.py and the adapter API (conformance/adapters/base.py).
 
 None of these needs a framework: they run in the minimal venv too.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import reference as ref
-from conformance import registry
+from conformance.adapters import registry
 from conformance.adapters import base
 from conformance.adapters.base import AdapterInfo, BaseAdapter, DeviceUnavailable, UnsupportedCase, supports
 
@@ -36,8 +36,8 @@ def test_registry_imports_no_framework():
     leaves every framework out of sys.modules (a fresh interpreter, so nothing was imported before)."""
     loaded = _run_python(f"""
         import json, sys
-        import conformance.registry as r
-        import conformance.adapters, conformance.tolerances, conformance.adapter_strategies
+        import conformance.adapters.registry as r
+        import conformance.adapters, conformance.core.tolerances, conformance.core.adapter_strategies
         after_registry = [m for m in {FRAMEWORKS!r} if m in sys.modules]
         for info in r.adapters():
             r.resolve(info.factory)
@@ -80,8 +80,8 @@ def test_load_unknown_name_raises_value_error(bad):
 @pytest.mark.parametrize("spec, match", [
     ("no_such_pkg_xyz.mod:factory", "no module named 'no_such_pkg_xyz'"),
     ("conformance.no_such_module:factory", "no module named 'conformance.no_such_module'"),
-    ("conformance.registry:no_such_object", "has no attribute 'no_such_object'"),
-    ("conformance.registry:ENV_VAR", "expected an AdapterInfo or a factory function"),
+    ("conformance.adapters.registry:no_such_object", "has no attribute 'no_such_object'"),
+    ("conformance.adapters.registry:ENV_VAR", "expected an AdapterInfo or a factory function"),
     ("a:b:c", "expected 'package.module:function'"),
     ("pkg.mod:", "expected 'package.module:function'"),
     (":obj", "expected 'package.module:function'"),
@@ -227,7 +227,7 @@ def test_base_adapter_device_dtype_and_shape_checks():
 
 
 def test_tolerance_formula_and_bad_input():
-    from conformance import tolerances as T
+    from conformance.core import tolerances as T
 
     assert T.tolerance("float32", 6, 9) == pytest.approx(T.K * 2.0**-23 * 3 * math.sqrt(6))
     assert T.tolerance(np.float64, 1, 4) == pytest.approx(T.K * 2.0**-52 * 2)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.report import (
+from conformance.results.report import (
     ENVIRONMENT_KEYS, OUTCOMES, PACKAGES, RECORD_KEYS, SCHEMA_VERSION, ReportError, build_report,
     load_report, validate_report, write_report_atomic,
 )
@@ -123,7 +123,7 @@ def test_schema_doc_names_every_field():
 
 
 def test_sections_are_validated():
-    from conformance.report import build_report
+    from conformance.results.report import build_report
 
     r = build_report([], sections={"claims": [{"claim": "c"}], "benchmarks": []})
     assert "claims" in r and "benchmarks" not in r and validate_report(r) == []

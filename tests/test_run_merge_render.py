@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import render
-from conformance.merge import MergeError, merge_reports
-from conformance.report import build_report, validate_report, write_report_atomic
+from conformance.results import render
+from conformance.results.merge import MergeError, merge_reports
+from conformance.results.report import build_report, validate_report, write_report_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +142,7 @@ def make_checkout(tmp_path, suite=SUITE):
 
 
 def run_in(tmp_path, monkeypatch, *args):
-    from conformance import cli
+    from conformance.entry import cli
 
     monkeypatch.setattr(cli, "ROOT", tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))

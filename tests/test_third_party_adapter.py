@@ -65,7 +65,7 @@ def test_readme_block_is_the_example_file():
 
 
 def test_example_declares_itself():
-    from conformance import registry
+    from conformance.adapters import registry
     from conformance.adapters.base import Adapter
 
     info = registry.info_of("examples.hand_lstm:INFO")

@@ -1,4 +1,4 @@
-"""Unit tests of `conformance.tolerances.tolerance` (the model, not the measurements)."""
+"""Unit tests of `conformance.core.tolerances.tolerance` (the model, not the measurements)."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from conformance import tolerances as T
-from conformance.tolerances import tolerance
+from conformance.core import tolerances as T
+from conformance.core.tolerances import tolerance
 
 
 def test_formula():

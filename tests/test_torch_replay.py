@@ -1,4 +1,4 @@
-"""Self-tests of the RNG-replay oracle `conformance.oracles.torch_replay`.
+"""Self-tests of the RNG-replay oracle `conformance.adapters.torch.replay`.
 
 - packed <-> padded mapping: round trips, agrees with torch's own pack/pad, 1 at padded positions;
 - the replayed masks equal what ``F.dropout`` (the ``at::dropout`` torch's RNN kernel calls) draws
@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reference
-from conformance.frameworks import require
-from conformance.oracles import torch_replay as oracle
+from conformance.core.frameworks import require
+from conformance.adapters.torch import replay as oracle
 
 
 @st.composite

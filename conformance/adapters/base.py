@@ -2,10 +2,10 @@
 
 An *adapter path* is one way of running an LSTM or GRU in one framework (``torch.nn.LSTM``,
 ``keras.layers.GRU``, ``tf.raw_ops.BlockLSTM`` ...). Each path is declared once as an
-`AdapterInfo` (the built-in ones in ``conformance/registry.py``) and implemented by an object
+`AdapterInfo` (the built-in ones in ``conformance/adapters/registry.py``) and implemented by an object
 satisfying the `Adapter` protocol, built by the function that ``AdapterInfo.factory`` names.
 An outside implementation (a custom CUDA/Triton kernel, another framework) plugs in exactly
-the same way; see ``conformance.registry.load``.
+the same way; see ``conformance.adapters.registry.load``.
 
 Writing an adapter::
 
@@ -26,7 +26,7 @@ Writing an adapter::
     def make(info=None, *, device="cpu", dtype="float32"):
         return MyLSTM(info or INFO, device=device, dtype=dtype)
 
-then ``conformance.registry.load("mypkg.my_lstm:INFO")`` (or ``:make``) builds it, and
+then ``conformance.adapters.registry.load("mypkg.my_lstm:INFO")`` (or ``:make``) builds it, and
 ``RNN_CONFORMANCE_ADAPTERS=mypkg.my_lstm:INFO pytest suites`` runs every suite against it.
 
 Conventions every adapter follows (the suites rely on them):
@@ -56,7 +56,7 @@ Conventions every adapter follows (the suites rely on them):
   own parametrization), its random state seeded with `seed` the framework's way; then
   ``session(x, h0=None, c0=None, training=True) -> reference.Result`` runs it, successive calls
   continuing the framework's random state. The mask oracles and statistics
-  (`conformance.oracles.probe`, `conformance.fingerprint`) work through it alone.
+  (`conformance.oracles.probe`, `conformance.oracles.fingerprint`) work through it alone.
 - A case the path cannot express raises `UnsupportedCase` (a ValueError) naming the feature;
   `supports` tells in advance. A device the machine lacks raises `DeviceUnavailable` when the
   adapter is built; the suites turn it into a skip with its message as the reason.

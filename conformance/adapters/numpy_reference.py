@@ -17,7 +17,7 @@ import numpy as np
 
 import reference
 
-from .base import BaseAdapter
+from conformance.adapters.base import BaseAdapter
 
 KNOBS = ("input", "recurrent", "output", "state_h", "state_c", "inter_layer")
 MISTAKES = ("rate+0.01", "per_step", "shared_rows", "no_scale", "scale_1/p", "c_instead_of_h", "eval_drops")
@@ -108,7 +108,7 @@ def make(info, *, device="cpu", dtype="float32"):
 def info(cell, **options):
     """The AdapterInfo of the reference path for `cell` (not in the registry: the suites would
     compare the reference with itself); `options` may set time="step" / per_gate=True."""
-    from .base import AdapterInfo
+    from conformance.adapters.base import AdapterInfo
 
     knobs = KNOBS if cell == "lstm" else tuple(k for k in KNOBS if k != "state_c")
     return AdapterInfo(name=f"reference.{cell.upper()}", framework="numpy", distribution="numpy", cell=cell,

@@ -1,0 +1,1 @@
+"""flax: linen and nnx cells and their bench builders."""

@@ -1,0 +1,1 @@
+"""jax.experimental.rnn and its bench builders."""

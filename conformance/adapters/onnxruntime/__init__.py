@@ -1,0 +1,1 @@
+"""onnxruntime: one-node LSTM/GRU models and their bench builders."""

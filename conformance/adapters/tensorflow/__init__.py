@@ -1,0 +1,1 @@
+"""TensorFlow raw ops: BlockLSTM / BlockLSTMV2 and their bench builders."""

@@ -1,0 +1,1 @@
+"""torch: nn.LSTM/GRU and the cell loops, their RNG replay and bench builders."""

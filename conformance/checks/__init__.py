@@ -1,0 +1,1 @@
+"""The comparisons the suites run: an adapter path against the reference (`parity`)."""

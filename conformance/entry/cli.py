@@ -1,0 +1,188 @@
+"""Command line: `python -m conformance run|merge|gate|render|validate`.
+
+run       runs the suites in pytest subprocesses (one per Keras backend; see
+          conformance/entry/runner.py), shows progress, and writes DIR/report.json, report.md,
+          report.html, junit.xml and claims.md (the claims ledger; --claims PATH writes it
+          there too); exits with the worst part's pytest code.
+merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids or an
+          invalid/other-schema input are refused (exit 2).
+gate      compares CANDIDATE with BASELINE: prints a markdown summary; exit 0 nothing
+          regressed, 1 a regression, 2 a report missing, truncated, unparseable or of another
+          schema (see conformance/results/gate.py).
+render    (re)writes report.md, report.html, junit.xml and claims.md beside a report.json.
+validate  checks a report.json: exit 0 valid, 2 missing or invalid, 1 valid but a --fail-on
+          outcome occurs (or, with --require-reasons, a non-passed result has no reason).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from conformance.core import paths
+from conformance.results.report import OUTCOMES, ReportError, load_report, validate_report
+
+ROOT = paths.ROOT  # suites/, expectations/, claims/: the checkout, or the installed package
+PROFILES = ("quick", "dev", "ci", "thorough")
+
+
+def _load_valid(path):
+    """The report at `path`, or None after printing why it cannot be used."""
+    try:
+        report = load_report(path)
+    except ReportError as e:
+        print(f"invalid: {e}", file=sys.stderr)
+        return None
+    problems = validate_report(report)
+    for p in problems:
+        print(f"invalid: {path}: {p}", file=sys.stderr)
+    return None if problems else report
+
+
+def cmd_run(args) -> int:
+    from conformance.entry.runner import run
+
+    return run(args, ROOT)
+
+
+def cmd_merge(args) -> int:
+    from conformance.results.merge import MergeError, merge_reports
+    from conformance.results.render import summary_line
+    from conformance.entry.runner import write_outputs
+
+    named = []
+    for path in args.paths:
+        report = _load_valid(path)
+        if report is None:
+            return 2
+        named.append((path, report))
+    try:
+        merged = merge_reports(named)
+    except MergeError as e:
+        print(f"merge: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    write_outputs(merged, out)
+    print(f"merged {len(named)} reports into {out / 'report.json'}: {summary_line(merged)}")
+    return 0
+
+
+def cmd_gate(args) -> int:
+    from conformance.results import expectations as expect
+    from conformance.results import gate
+    from conformance.core.files import write_text_atomic
+
+    reports = [_load_valid(p) for p in (args.baseline, args.candidate)]
+    if any(r is None for r in reports):
+        return 2
+    try:
+        entries = expect.load_dir(args.expectations or ROOT / "expectations")
+    except expect.ExpectationError as e:
+        print(f"gate: {e}", file=sys.stderr)
+        return 2
+    verdict = gate.compare(*reports, entries=entries, strict=args.strict)
+    text = gate.markdown(verdict, *reports, names=(args.baseline, args.candidate))
+    print(text, end="")
+    if args.out:
+        write_text_atomic(args.out, text)
+    return 0 if verdict.ok else 1
+
+
+def cmd_render(args) -> int:
+    from conformance.entry.runner import write_outputs
+
+    report = _load_valid(args.path)
+    if report is None:
+        return 2
+    write_outputs(report, Path(args.path).parent)
+    print(f"wrote report.md, report.html, junit.xml and claims.md beside {args.path}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from conformance.results.render import summary_line
+
+    report = _load_valid(args.path)
+    if report is None:
+        print(f"{args.path}: not a valid report", file=sys.stderr)
+        return 2
+    print(f"{args.path}: valid ({summary_line(report)})")
+    bad = [r for r in report["results"] if r["outcome"] in (args.fail_on or ())]
+    if args.require_reasons:
+        bad += [r for r in report["results"] if r["outcome"] != "passed" and not r["reason"] and r not in bad]
+    for r in bad:
+        print(f"{r['outcome']}: {r['id']}: {r['reason'] or '(no reason given)'}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _adapter_spec(text: str) -> str:
+    from conformance.adapters.base import SPEC_PATTERN
+
+    if not SPEC_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"expected 'package.module:OBJ' naming an AdapterInfo "
+                                         f"(e.g. examples.hand_lstm:INFO), got {text!r}")
+    return text
+
+
+def _frameworks(text: str) -> list:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated framework names, got {text!r}")
+    return names
+
+
+def _jobs(text: str):
+    if text == "auto" or (text.isdigit() and int(text) > 0):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the conformance suites and write DIR/report.{json,md,html}, junit.xml")
+    run.add_argument("--out", metavar="DIR", help="output directory (default: reports/latest in the checkout)")
+    run.add_argument("--profile", default="ci", choices=PROFILES,
+                     help="hypothesis profile (default: ci, deterministic; quick: fewer examples)")
+    run.add_argument("--claims", metavar="PATH",
+                     help="also write the claims ledger page (claims.md) to PATH (make report: reports/claims.md)")
+    run.add_argument("-k", metavar="EXPR", help="only tests matching this pytest -k expression")
+    run.add_argument("--adapter", action="append", type=_adapter_spec, metavar="MODULE:OBJ",
+                     help="also run the outside adapter path this 'package.module:INFO' spec names "
+                          "(an AdapterInfo), as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
+    run.add_argument("--frameworks", type=_frameworks, metavar="A,B",
+                     help="only these frameworks' tests (torch, keras, tensorflow, tf_keras, flax, jax, "
+                          "onnxruntime); parts of other frameworks are left out")
+    run.add_argument("-n", "--numprocesses", type=_jobs, metavar="N",
+                     help="pytest-xdist workers per part (a number or 'auto')")
+    run.add_argument("--strict-expectations", action="store_true",
+                     help="a test an expectation marks xfail fails if it passes")
+    run.set_defaults(func=cmd_run)
+    merge = sub.add_parser("merge", help="merge reports (e.g. one per CI job) into DIR")
+    merge.add_argument("paths", nargs="+", metavar="REPORT")
+    merge.add_argument("--out", required=True, metavar="DIR")
+    merge.set_defaults(func=cmd_merge)
+    gate = sub.add_parser("gate", help="compare CANDIDATE with BASELINE; exit 1 on a regression")
+    gate.add_argument("baseline", metavar="BASELINE")
+    gate.add_argument("candidate", metavar="CANDIDATE")
+    gate.add_argument("--expectations", metavar="DIR", help="expectation files (default: expectations/)")
+    gate.add_argument("--strict", action="store_true", help="an unexpected pass (xpassed) is a regression")
+    gate.add_argument("--out", metavar="FILE", help="also write the markdown summary to FILE")
+    gate.set_defaults(func=cmd_gate)
+    render = sub.add_parser("render", help="write report.md, report.html, junit.xml, claims.md beside a report.json")
+    render.add_argument("path", metavar="PATH")
+    render.set_defaults(func=cmd_render)
+    val = sub.add_parser("validate", help="check a report.json against the schema")
+    val.add_argument("path", metavar="PATH")
+    val.add_argument("--fail-on", action="append", choices=OUTCOMES, metavar="OUTCOME",
+                     help="exit 1 if any result has this outcome (repeatable)")
+    val.add_argument("--require-reasons", action="store_true",
+                     help="exit 1 if a result other than passed has no reason")
+    val.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,410 @@
+"""pytest plugin: one structured result per test case, written to report.json.
+
+Tests attach fields with the `conformance_record` fixture:
+
+    def test_x(conformance_record):
+        conformance_record(framework="torch", max_abs_err=err, tolerance=tol)
+
+`record()` stores the fields in `item.user_properties` under the key "conformance". Records are
+assembled in `pytest_runtest_logreport` from the setup/call/teardown reports, which carry the
+user_properties. That hook also runs on the pytest-xdist controller with the workers' reports,
+so under xdist the controller gathers every worker's records and alone writes the files.
+
+With `--conformance-report PATH`:
+- after each test its record is appended as one JSON line to PATH.partial.jsonl (flushed), so
+  a run that is killed keeps every finished record there;
+- a partial file left by an earlier run is discarded when a run starts (it starts fresh);
+- when the session ends, PATH is written atomically and the partial file removed; if the
+  session was interrupted (Ctrl-C, pytest.exit, a crash) PATH is not written, and the partial
+  file is left as the record of what finished. Collection errors and -x/--maxfail stops are
+  ordinary ends: the report is written and includes them.
+
+With `--adapter package.module:INFO` (repeatable): outside adapter paths join the registry for
+this run, exactly as if named in $RNN_CONFORMANCE_ADAPTERS. At configure time, before any suite
+is collected, the specs are merged into that variable (after the ones it already holds,
+duplicates dropped) and every spec is resolved: a spec that names no importable module, no
+attribute, not an `AdapterInfo`, or an adapter name already registered is a usage error (exit 4).
+A module that exists but fails while importing is a usage error too, with its traceback.
+The variable is restored when the run ends.
+
+Expectations (`conformance.results.expectations`): the entries in ``--expectations DIR`` (default
+``expectations/`` under the rootdir) that apply to the installed versions mark the tests they
+match ``xfail`` with their reason; ``--strict-expectations`` makes such a test that passes
+fail. Applicable entries matching no collected test of a collected file are warned about.
+
+``--frameworks torch,keras`` keeps only the tests of those frameworks: tests parametrized
+with an `AdapterInfo` of another framework, or marked ``framework("other")``, are deselected
+(tests of no framework stay). ``--conformance-variant NAME`` suffixes every record id with
+`` (NAME)``, so the records of one suite run in several processes (one per Keras backend)
+can be merged; repros then start with the environment variables that select the variant.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shlex
+import traceback
+from pathlib import Path
+
+import pytest
+
+from conformance.core import paths
+from conformance.entry import profiles
+from conformance.results import expectations as expect
+from conformance.core.frameworks import installed_version
+from conformance.results.report import RECORD_KEYS, SECTIONS, build_report, check_field, variant_id, write_report_atomic
+
+USER_PROPERTY = "conformance"
+SECTION_PROPERTY = "conformance-section"
+# Fields a test may set with record(); the others come from pytest.
+SETTABLE = tuple(k for k in RECORD_KEYS if k not in ("id", "outcome"))
+# Environment variables that select a process variant; repros name them when set.
+VARIANT_ENV = ("KERAS_BACKEND", "TF_USE_LEGACY_KERAS")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("conformance")
+    group.addoption("--conformance-report", metavar="PATH", default=None,
+                    help="write one structured record per test to PATH (JSON); "
+                         "PATH.partial.jsonl holds finished records while the run goes on")
+    group.addoption("--adapter", action="append", default=[], metavar="MODULE:OBJ", dest="conformance_adapters",
+                    help="add the outside adapter path named by this 'package.module:INFO' spec (an "
+                         "AdapterInfo) to the suites, as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
+    group.addoption("--expectations", metavar="DIR", default=None,
+                    help="directory of expectation files (*.toml; default: expectations/ under the rootdir)")
+    group.addoption("--strict-expectations", action="store_true", default=False,
+                    help="a test marked xfail by an expectation fails if it passes (the deviation is gone)")
+    group.addoption("--frameworks", metavar="A,B", default=None,
+                    help="run only the tests of these frameworks (torch, keras, tensorflow, flax, jax, "
+                         "onnxruntime, ...); tests of no framework stay")
+    group.addoption("--conformance-variant", metavar="NAME", default=None,
+                    help="suffix every record id with ' (NAME)' (one process of a multi-process run)")
+
+
+_ENV_UNSET = object()
+_IMPORTERS = {__file__, importlib.__file__, os.path.join(paths.PACKAGE, "adapters", "registry.py")}
+
+
+def _add_adapters(config, specs):
+    """Merge `specs` into $RNN_CONFORMANCE_ADAPTERS and check the result; UsageError if bad."""
+    from conformance.adapters import registry
+    from conformance.adapters.base import SPEC_PATTERN, AdapterInfo
+
+    old = os.environ.get(registry.ENV_VAR)
+    current = [s.strip() for s in (old or "").split(",") if s.strip()]
+    merged = current + [s for s in dict.fromkeys(specs) if s not in current]
+    for spec in specs:
+        if not SPEC_PATTERN.match(spec):
+            raise pytest.UsageError(f"--adapter: expected 'package.module:OBJ' naming an AdapterInfo "
+                                    f"(e.g. examples.hand_lstm:INFO), got {spec!r}")
+        try:
+            obj = registry.resolve(spec)
+        except ValueError as e:
+            raise pytest.UsageError(f"--adapter: {e}") from None
+        except Exception as e:  # the module exists but is broken: show where, without an INTERNALERROR
+            tb = traceback.TracebackException.from_exception(e)
+            tb.stack = traceback.StackSummary.from_list(  # the module's own frames, not the importer's
+                [f for f in tb.stack if not f.filename.startswith("<frozen") and f.filename not in _IMPORTERS])
+            tb = "".join(tb.format()).rstrip()
+            raise pytest.UsageError(f"--adapter: importing the module of {spec!r} failed "
+                                    f"({type(e).__name__}: {e}):\n{tb}") from None
+        if not isinstance(obj, AdapterInfo):
+            raise pytest.UsageError(f"--adapter: spec {spec!r} names a {type(obj).__name__}, expected an "
+                                    "AdapterInfo (the suites read its cell and features before building it)")
+    config._conformance_env_before = _ENV_UNSET if old is None else old
+    os.environ[registry.ENV_VAR] = ",".join(merged)
+    try:
+        registry.adapters()  # the set the suites will see: names must be unique
+    except ValueError as e:
+        _restore_env(config)
+        raise pytest.UsageError(f"--adapter: {e}") from None
+
+
+def _restore_env(config):
+    from conformance.adapters import registry
+
+    before = getattr(config, "_conformance_env_before", None)
+    if before is None:
+        return
+    if before is _ENV_UNSET:
+        os.environ.pop(registry.ENV_VAR, None)
+    else:
+        os.environ[registry.ENV_VAR] = before
+    del config._conformance_env_before
+
+
+def pytest_unconfigure(config):
+    _restore_env(config)
+
+
+def _load_expectations(config):
+    directory = config.getoption("expectations")
+    directory = Path(directory) if directory else Path(str(config.rootpath)) / "expectations"
+    if config.getoption("expectations") and not directory.is_dir():
+        raise pytest.UsageError(f"--expectations: {directory} is not a directory")
+    try:
+        return expect.load_dir(directory)
+    except expect.ExpectationError as e:
+        raise pytest.UsageError(f"expectations: {e}") from None
+
+
+profiles.register()  # before hypothesis's own plugin reads --hypothesis-profile (pytest_configure)
+
+MARKERS = (
+    "slow: takes more than a few seconds",
+    "gpu: needs a CUDA device; skips with a reason elsewhere",
+    "framework(name, ...): needs the named framework(s); --frameworks selects by them, and the test "
+    "skips with a reason where one is absent",
+    "statistical: a statistical assertion with a documented false-alarm probability",
+    "tf_keras: runs tf-keras 2 (TF_USE_LEGACY_KERAS=1); `conformance run` runs these in a process of their own",
+    "keras: depends on the Keras 3 backend (KERAS_BACKEND); `conformance run` runs these once per backend, "
+    "each in its own process",
+)
+
+
+def pytest_configure(config):
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
+    specs = [s.strip() for s in config.getoption("conformance_adapters") or () if s.strip()]
+    if specs:
+        _add_adapters(config, specs)
+    config._conformance_expectations = _load_expectations(config)
+    path = config.getoption("conformance_report")
+    # xdist workers only produce reports; the controller (or a plain run) records them.
+    if path and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(Recorder(config, path), "conformance-recorder")
+
+
+def _item_frameworks(item):
+    """Top-level framework names an item needs: its AdapterInfo params and framework() marks."""
+    from conformance.adapters.base import AdapterInfo
+
+    names = {m.args[0] for m in item.iter_markers("framework") if m.args}
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    names |= {v.framework for v in params.values() if isinstance(v, AdapterInfo)}
+    return {n.split(".")[0] for n in names}
+
+
+def _select_frameworks(config, items):
+    chosen = config.getoption("frameworks")
+    if not chosen:
+        return
+    keep_names = {n.strip() for n in chosen.split(",") if n.strip()}
+    keep, drop = [], []
+    for item in items:
+        needs = _item_frameworks(item)
+        (keep if not needs or needs <= keep_names else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def _apply_expectations(config, items):
+    entries = getattr(config, "_conformance_expectations", [])
+    if not entries:
+        return
+    versions = {e.framework: installed_version(e.framework) for e in entries}
+    live = expect.applicable(entries, versions, expect.current_backend())
+    used = set()
+    strict = config.getoption("strict_expectations")
+    for item in items:
+        hit = next((e for e in live if e.matches_id(item.nodeid)), None)
+        if hit is not None:
+            used.add(hit)
+            item.add_marker(pytest.mark.xfail(reason=hit.label(), strict=strict))
+    files = {item.nodeid.split("::")[0] for item in items}
+    for e in live:
+        if e not in used and any(expect.fnmatch.fnmatchcase(f, e.test.split("::")[0]) for f in files):
+            config.issue_config_time_warning(pytest.PytestWarning(
+                f"expectation {e.source} ({e.test}) applies to {e.framework} {versions[e.framework]} "
+                "but matches no collected test: remove or fix it"), stacklevel=2)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    _select_frameworks(config, items)
+    _apply_expectations(config, items)
+
+
+@pytest.fixture
+def conformance_record(request):
+    """Callable `record(**fields)` attaching fields to this test's conformance record."""
+    node = request.node
+
+    def record(**fields):
+        clean = {}
+        for key, value in fields.items():
+            if key not in SETTABLE:
+                raise TypeError(f"conformance_record: unknown field {key!r}; allowed: {', '.join(SETTABLE)}")
+            value = value.item() if hasattr(value, "item") else value  # numpy scalars -> Python
+            problem = check_field(key, value)
+            if problem:
+                raise ValueError(f"conformance_record: {problem}")
+            clean[key] = value
+        props = node.user_properties  # one ("conformance", {fields}) entry, merged across calls
+        for i, (name, old) in enumerate(props):
+            if name == USER_PROPERTY:
+                props[i] = (USER_PROPERTY, {**old, **clean})
+                return
+        props.append((USER_PROPERTY, clean))
+
+    return record
+
+
+@pytest.fixture
+def conformance_section(request):
+    """Callable `add(section, **entry)` appending a JSON object to a report section (one of
+    report.SECTIONS other than "parts": fingerprints, findings, claims, benchmarks,
+    error_growth); the entry gets this test's record id as "id"."""
+    node = request.node
+
+    def add(section, **entry):
+        if section not in SECTIONS or section == "parts":
+            raise TypeError(f"conformance_section: unknown section {section!r}; allowed: "
+                            f"{', '.join(s for s in SECTIONS if s != 'parts')}")
+        try:
+            entry = json.loads(json.dumps(entry, allow_nan=False))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"conformance_section: entry is not strict JSON ({e})") from None
+        node.user_properties.append((SECTION_PROPERTY, (section, entry)))
+
+    return add
+
+
+def _first_line(text) -> str | None:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else None
+
+
+_EXC_LINE = re.compile(r"^E\s+([A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*)")
+
+
+def _error_line(report) -> str | None:
+    """First line of the error of a failed report, e.g. "AssertionError: values differ"."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return _first_line(crash.message)
+    # Collection errors carry text only: take its "E   SomeError: ..." line if there is one.
+    text = report.longreprtext
+    found = [m.group(1) for m in map(_EXC_LINE.match, text.splitlines()) if m]
+    return found[0].strip() if found else _first_line(text)
+
+
+def _skip_reason(report) -> str | None:
+    if hasattr(report, "wasxfail"):
+        return report.wasxfail or None
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+    if text in ("", "Skipped"):  # what pytest shows for a skip given no reason
+        return None
+    return _first_line(text.removeprefix("Skipped: "))
+
+
+def _classify(report) -> tuple[str | None, str | None]:
+    """(outcome, reason) that this phase's report implies; (None, None) if it implies nothing."""
+    if report.failed:
+        return ("failed" if report.when == "call" else "error"), _error_line(report)
+    if report.skipped:
+        return ("xfailed" if hasattr(report, "wasxfail") else "skipped"), _skip_reason(report)
+    if report.when == "call":
+        return ("xpassed", report.wasxfail or None) if hasattr(report, "wasxfail") else ("passed", None)
+    return None, None
+
+
+class Recorder:
+    def __init__(self, config, path):
+        self.config = config
+        self.path = Path(path)
+        self.partial = Path(f"{path}.partial.jsonl")
+        self.records = {}  # id -> finished record (a later record for the same id replaces it)
+        self.sections = {}  # id -> [(section, entry)] added by that test
+        self._pending = {}  # nodeid -> record being assembled over setup/call/teardown
+        self.interrupted = False
+
+    def pytest_sessionstart(self, session):
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self.partial.write_text("")  # start fresh, even if an earlier run left a partial file
+
+    def env_prefix(self) -> str:
+        """"KERAS_BACKEND=jax " etc.: in a variant process, the variables that select it."""
+        if not self.config.getoption("conformance_variant"):
+            return ""
+        return "".join(f"{k}={shlex.quote(os.environ[k])} " for k in VARIANT_ENV if k in os.environ)
+
+    def repro(self, nodeid: str) -> str:
+        from hypothesis import settings
+
+        quoted = "'" + nodeid.replace("'", "'\"'\"'") + "'"
+        cmd = (f"{self.env_prefix()}python -m pytest {quoted} -p no:cacheprovider "
+               f"--hypothesis-profile={settings.get_current_profile_name()}")
+        seed = self.config.getoption("--hypothesis-seed", None)
+        return cmd + (f" --hypothesis-seed={shlex.quote(str(seed))}" if seed is not None else "")
+
+    def _new(self, nodeid: str) -> dict:
+        rec = dict.fromkeys(RECORD_KEYS)
+        rec.update(id=variant_id(nodeid, self.config.getoption("conformance_variant")),
+                   suite=Path(nodeid.split("::")[0]).stem or nodeid)
+        rec["_nodeid"] = nodeid
+        return rec
+
+    def pytest_runtest_logreport(self, report):
+        rec = self._pending.setdefault(report.nodeid, self._new(report.nodeid))
+        added = []
+        for name, fields in report.user_properties:
+            if name == USER_PROPERTY:
+                rec.update(fields)
+            elif name == SECTION_PROPERTY:
+                added.append(tuple(fields))
+        if added:  # every phase's report carries all properties so far: keep the latest list
+            self.sections[rec["id"]] = added
+        outcome, reason = _classify(report)
+        if outcome is not None and rec["outcome"] != "error":  # an error is never downgraded
+            rec["outcome"] = outcome
+            if outcome != "passed":
+                rec["reason"] = reason
+        # The teardown report ends a test; xdist reports a crashed worker's test with when="???".
+        if report.when not in ("setup", "call"):
+            self._finish(self._pending.pop(report.nodeid))
+
+    def pytest_collectreport(self, report):
+        # A module that fails to import, or skips itself at import, leaves no test reports.
+        if report.failed or report.skipped:
+            rec = self._new(report.nodeid or "<collection>")
+            outcome, reason = ("error", _error_line(report)) if report.failed else ("skipped", _skip_reason(report))
+            rec.update(outcome=outcome, reason=reason)
+            self._finish(rec)
+
+    def _finish(self, rec):
+        nodeid = rec.pop("_nodeid", rec["id"])
+        if rec["outcome"] is None:  # the call phase never reported (e.g. setup passed, then a crash)
+            rec["outcome"] = "error"
+        if rec["repro"] is None:
+            rec["repro"] = self.repro(nodeid)
+        elif self.env_prefix():  # a test's own snippet: say which environment it needs
+            rec["repro"] = f"# in an environment with {self.env_prefix().strip()}\n{rec['repro']}"
+        self.records[rec["id"]] = rec
+        with open(self.partial, "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
+            f.flush()
+
+    def pytest_keyboard_interrupt(self, excinfo):
+        # session.Interrupted is what pytest raises after collection errors or -x: a normal end.
+        self.interrupted = not isinstance(excinfo.value, pytest.Session.Interrupted)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        say = tr.write_line if tr is not None else print
+        if self.interrupted or exitstatus == pytest.ExitCode.INTERNAL_ERROR:
+            say(f"conformance: run interrupted; {len(self.records)} finished records kept in {self.partial}")
+            return
+        results = sorted(self.records.values(), key=lambda r: r["id"])  # stable under xdist too
+        sections = {}
+        for rec_id in sorted(self.sections):
+            for name, entry in self.sections[rec_id]:
+                sections.setdefault(name, []).append({"id": rec_id, **entry})
+        write_report_atomic(build_report(results, sections=sections), self.path)
+        os.remove(self.partial)
+        say(f"conformance: {len(self.records)} records written to {self.path}")

@@ -1,0 +1,211 @@
+"""Expectations: known framework deviations, as data, applied alike in pytest runs and in the gate.
+
+Each file ``expectations/*.toml`` holds entries::
+
+    [[expect]]
+    test = "suites/test_keras_padding.py::test_masked_steps[keras.layers.GRU*]"  # fnmatch on the node id
+    framework = "keras"        # the distribution whose version is checked
+    versions = ">=3.15,<3.16"  # PEP 440 specifier; omitted: any version
+    backend = "jax"            # optional: only on this Keras backend
+    outcome = "failed"         # what the deviation makes the test do: "failed" or "error"
+    reason = "what the framework does, and why it differs"
+    link = "https://github.com/..."  # optional: the upstream issue
+
+An entry *applies* where its framework is installed at a matching version (and the backend
+matches). In a pytest run an applicable entry marks every test it matches ``xfail`` with
+"expected deviation: <reason> [<link>]" (``--strict-expectations``: a test that then passes
+fails, so a fixed deviation cannot go unnoticed); an applicable entry that matches no
+collected test of a collected file is warned about (the expectation has gone stale). The gate
+applies the same entries to a report's records (`apply_to_records`): a failed/errored record
+an entry matches becomes ``xfailed``, a passed one ``xpassed``.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from conformance.results.report import node_id
+
+__all__ = ["Expectation", "ExpectationError", "load", "load_dir", "applicable", "apply_to_records", "PREFIX",
+           "ExpectedFingerprint", "load_fingerprints", "expected_fingerprint"]
+
+OUTCOMES = ("failed", "error")
+PREFIX = "expected deviation: "
+_KEYS = {"test", "framework", "versions", "backend", "outcome", "reason", "link"}
+_REQUIRED = ("test", "framework", "outcome", "reason")
+
+
+class ExpectationError(ValueError):
+    """An expectation file that cannot be read or has a malformed entry."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    test: str
+    framework: str
+    outcome: str
+    reason: str
+    versions: str = ""
+    backend: Optional[str] = None
+    link: Optional[str] = None
+    source: str = ""  # "file.toml#N", for messages
+
+    def matches_id(self, nodeid):
+        return fnmatch.fnmatchcase(nodeid, self.test)
+
+    def applies(self, version, backend=None):
+        """True where the framework is at `version` (None: not installed) and on `backend`."""
+        if version is None:
+            return False
+        if self.backend is not None and backend != self.backend:
+            return False
+        try:
+            return SpecifierSet(self.versions).contains(Version(version), prereleases=True)
+        except InvalidVersion:
+            return False
+
+    def label(self):
+        return PREFIX + self.reason + (f" [{self.link}]" if self.link else "")
+
+
+def _entry(raw, source):
+    if not isinstance(raw, dict):
+        raise ExpectationError(f"{source}: expected a table, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise ExpectationError(f"{source}: unknown keys {unknown}; allowed: {sorted(_KEYS)}")
+    missing = [k for k in _REQUIRED if not raw.get(k)]
+    if missing:
+        raise ExpectationError(f"{source}: missing {missing}")
+    for k, v in raw.items():
+        if not isinstance(v, str) or not v.strip():
+            raise ExpectationError(f"{source}: {k} must be a non-empty string, got {v!r}")
+    if raw["outcome"] not in OUTCOMES:
+        raise ExpectationError(f"{source}: outcome must be one of {OUTCOMES}, got {raw['outcome']!r}")
+    try:
+        SpecifierSet(raw.get("versions", ""))
+    except InvalidSpecifier:
+        raise ExpectationError(f"{source}: versions {raw['versions']!r} is not a PEP 440 specifier") from None
+    if "link" in raw and not raw["link"].startswith(("https://", "http://")):
+        raise ExpectationError(f"{source}: link must be an http(s) URL, got {raw['link']!r}")
+    return Expectation(source=source, **raw)
+
+
+def load(path):
+    """The entries of one TOML file; ExpectationError on anything malformed."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise ExpectationError(f"{path}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ExpectationError(f"{path}: not valid TOML: {e}") from None
+    unknown = sorted(set(data) - {"expect"})
+    if unknown:
+        raise ExpectationError(f"{path}: unknown top-level keys {unknown}; entries go in [[expect]] tables")
+    entries = data.get("expect", [])
+    if not isinstance(entries, list):
+        raise ExpectationError(f"{path}: 'expect' must be an array of tables ([[expect]])")
+    return [_entry(raw, f"{path.name}#{i + 1}") for i, raw in enumerate(entries)]
+
+
+def load_dir(directory):
+    """Every entry of every ``*.toml`` in `directory` (sorted by file name); [] if it does not exist."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return [e for path in sorted(directory.glob("*.toml")) for e in load(path)]
+
+
+def current_backend():
+    """The Keras backend this process would use (KERAS_BACKEND, Keras' default tensorflow)."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def applicable(entries, versions, backend):
+    """Entries that apply given {distribution: version or None} and the backend."""
+    return [e for e in entries if e.applies(versions.get(e.framework), backend)]
+
+
+def apply_to_records(records, entries, versions):
+    """Records with the applicable entries applied, as in a pytest run: a failed/error record
+    an entry matches becomes "xfailed", a passed one "xpassed", with the entry's label as the
+    reason. `versions` is the report's environment.packages; the backend is each record's;
+    entries match the pytest node id (the record id without its process-variant suffix)."""
+    out = []
+    for rec in records:
+        hit = next((e for e in entries if e.matches_id(node_id(rec["id"]))
+                    and e.applies(versions.get(e.framework), rec.get("backend") or "tensorflow")), None)
+        if hit is not None and rec["outcome"] in ("failed", "error", "passed"):
+            rec = {**rec, "outcome": "xpassed" if rec["outcome"] == "passed" else "xfailed", "reason": hit.label()}
+        out.append(rec)
+    return out
+
+
+# ---------------------------------------------------------------- expected fingerprints
+# expectations/fingerprints/*.toml: [[fingerprint]] tables with adapter, knob, framework,
+# versions, optional backend, reason, optional link, and a [fingerprint.properties] table of
+# the measured property strings (conformance/oracles/fingerprint.py) the path is expected to show.
+
+_FP_KEYS = {"adapter", "knob", "framework", "versions", "backend", "reason", "link", "properties"}
+
+
+@dataclass(frozen=True)
+class ExpectedFingerprint:
+    adapter: str
+    knob: str
+    framework: str
+    reason: str
+    properties: tuple  # ((name, value), ...)
+    versions: str = ""
+    backend: Optional[str] = None
+    link: Optional[str] = None
+    source: str = ""
+
+    def applies(self, version, backend=None):
+        return Expectation(test="", framework=self.framework, outcome="failed", reason=self.reason,
+                           versions=self.versions, backend=self.backend).applies(version, backend)
+
+
+def _fingerprint(raw, source):
+    if not isinstance(raw, dict):
+        raise ExpectationError(f"{source}: expected a table")
+    unknown = sorted(set(raw) - _FP_KEYS)
+    missing = [k for k in ("adapter", "knob", "framework", "reason", "properties") if k not in raw]
+    if unknown or missing:
+        raise ExpectationError(f"{source}: unknown keys {unknown} / missing {missing}")
+    props = raw["properties"]
+    if not isinstance(props, dict) or not all(isinstance(v, str) for v in props.values()):
+        raise ExpectationError(f"{source}: properties must be a table of strings")
+    try:
+        SpecifierSet(raw.get("versions", ""))
+    except InvalidSpecifier:
+        raise ExpectationError(f"{source}: versions {raw['versions']!r} is not a PEP 440 specifier") from None
+    return ExpectedFingerprint(source=source, properties=tuple(sorted(props.items())),
+                               **{k: v for k, v in raw.items() if k != "properties"})
+
+
+def load_fingerprints(directory):
+    """Every [[fingerprint]] of every *.toml in `directory` ([] if it does not exist)."""
+    out = []
+    for path in sorted(Path(directory).glob("*.toml")) if Path(directory).is_dir() else []:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ExpectationError(f"{path}: not valid TOML: {e}") from None
+        if set(data) - {"fingerprint"}:
+            raise ExpectationError(f"{path}: only [[fingerprint]] tables belong here")
+        out += [_fingerprint(raw, f"{path.name}#{i + 1}") for i, raw in enumerate(data.get("fingerprint", []))]
+    return out
+
+
+def expected_fingerprint(entries, adapter, knob, version, backend=None):
+    """The first applicable expected fingerprint of (adapter, knob), or None."""
+    return next((e for e in entries if e.adapter == adapter and e.knob == knob and e.applies(version, backend)), None)

@@ -1,0 +1,219 @@
+"""The structured conformance report (report.json): build, validate, write atomically, load.
+
+The format is documented field by field in docs/report-schema.md; `validate_report` is the
+executable form of that document, so change both together.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from datetime import datetime, timezone
+
+from conformance.core.files import write_text_atomic
+from conformance.core.frameworks import installed_version
+
+SCHEMA_VERSION = 2  # 2: records gained `kernel`
+
+# Every record carries all of these keys (None where unknown), in this order.
+RECORD_KEYS = (
+    "id", "adapter", "framework", "framework_version", "backend", "device", "kernel", "suite",
+    "feature", "outcome", "max_abs_err", "tolerance", "seed", "reason", "repro",
+)
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+# Distributions whose versions go into environment.packages (looked up, never imported).
+PACKAGES = (
+    "numpy", "scipy", "pytest", "hypothesis", "pytest-benchmark", "torch", "tensorflow-cpu",
+    "keras", "tf-keras", "jax", "jaxlib", "flax", "onnx", "onnxruntime",
+)
+ENVIRONMENT_KEYS = ("python", "platform", "cpu", "cpu_count", "packages")
+# Optional top-level sections: lists of JSON objects that tests add through the plugin's
+# `conformance_section` fixture (and `parts`, the inputs of a merged report).
+SECTIONS = ("parts", "fingerprints", "findings", "claims", "benchmarks", "error_growth")
+
+# Type rules of the record fields that tests may set; `id`, `suite`, `outcome` are checked apart.
+_STR_OR_NONE = ("adapter", "framework", "framework_version", "backend", "device", "kernel", "feature",
+                "reason", "repro")
+_NUMBER_OR_NONE = ("max_abs_err", "tolerance")
+
+
+class ReportError(Exception):
+    """A report file is missing, truncated, unparseable or of another schema version."""
+
+
+def check_field(key: str, value) -> str | None:
+    """Problem with one record field's value, or None. Shared by the validator and record()."""
+    if key in ("id", "suite"):
+        ok = isinstance(value, str) and value != ""
+        return None if ok else f"{key} must be a non-empty string, got {value!r}"
+    if key == "outcome":
+        return None if value in OUTCOMES else f"outcome must be one of {OUTCOMES}, got {value!r}"
+    if value is None:
+        return None
+    if key in _STR_OR_NONE:
+        return None if isinstance(value, str) else f"{key} must be a string or null, got {value!r}"
+    if key in _NUMBER_OR_NONE:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{key} must be a number or null, got {value!r}"
+        return None if math.isfinite(value) else f"{key} must be finite (JSON has no NaN/inf), got {value!r}"
+    if key == "seed":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else f"seed must be an integer or null, got {value!r}"
+    return f"unknown field {key!r}"
+
+
+def cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def environment() -> dict:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "packages": {name: installed_version(name) for name in PACKAGES},
+    }
+
+
+def variant_id(nodeid: str, variant: str | None) -> str:
+    """The record id of `nodeid` run in process variant `variant` ("keras-jax"): "<nodeid> (keras-jax)"."""
+    return f"{nodeid} ({variant})" if variant else nodeid
+
+
+def node_id(record_id: str) -> str:
+    """The pytest node id of a record id (without a variant suffix)."""
+    if record_id.endswith(")") and " (" in record_id:
+        return record_id.rsplit(" (", 1)[0]
+    return record_id
+
+
+def build_report(results, created: str | None = None, sections: dict | None = None) -> dict:
+    """The report dict. Each result is completed with every RECORD_KEYS key (None if absent);
+    `sections` ({name: [objects]}, names from SECTIONS) are added when non-empty."""
+    if created is None:
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "created": created,
+        "environment": environment(),
+        "results": [{k: r.get(k) for k in RECORD_KEYS} for r in results],
+    }
+    for name, entries in (sections or {}).items():
+        if name not in SECTIONS:
+            raise ValueError(f"unknown report section {name!r}; known: {SECTIONS}")
+        if entries:
+            report[name] = list(entries)
+    return report
+
+
+def validate_report(report) -> list[str]:
+    """Problems with a report dict (empty list: valid). Hand-written; mirrors docs/report-schema.md."""
+    if not isinstance(report, dict):
+        return [f"report must be a JSON object, got {type(report).__name__}"]
+    problems = []
+    for key in ("schema_version", "created", "environment", "results"):
+        if key not in report:
+            problems.append(f"missing top-level key {key!r}")
+    if "schema_version" in report and report["schema_version"] != SCHEMA_VERSION:
+        problems.append(f"schema_version must be {SCHEMA_VERSION}, got {report['schema_version']!r}")
+    if "created" in report:
+        problems += _check_created(report["created"])
+    if "environment" in report:
+        problems += _check_environment(report["environment"])
+    for key in sorted(set(report) - {"schema_version", "created", "environment", "results"}):
+        if key not in SECTIONS:
+            problems.append(f"unknown top-level key {key!r}")
+        elif not isinstance(report[key], list) or not all(isinstance(e, dict) for e in report[key]):
+            problems.append(f"{key} must be a list of objects")
+    results = report.get("results", [])
+    if not isinstance(results, list):
+        return problems + ["results must be a list"]
+    seen = set()
+    for i, rec in enumerate(results):
+        where = f"results[{i}]"
+        if not isinstance(rec, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        where = f"results[{i}] ({rec.get('id')!r})"
+        missing = [k for k in RECORD_KEYS if k not in rec]
+        extra = sorted(set(rec) - set(RECORD_KEYS))
+        if missing:
+            problems.append(f"{where}: missing keys {missing}")
+        if extra:
+            problems.append(f"{where}: unknown keys {extra}")
+        problems += [f"{where}: {p}" for k in RECORD_KEYS if k in rec and (p := check_field(k, rec[k]))]
+        if rec.get("id") in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(rec.get("id"))
+    return problems
+
+
+def _check_created(created) -> list[str]:
+    try:
+        when = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return [f"created must be an ISO-8601 timestamp, got {created!r}"]
+    if when.utcoffset() is None or when.utcoffset().total_seconds() != 0:
+        return [f"created must be in UTC (offset +00:00 or Z), got {created!r}"]
+    return []
+
+
+def _check_environment(env) -> list[str]:
+    if not isinstance(env, dict):
+        return ["environment must be an object"]
+    problems = [f"environment: missing key {k!r}" for k in ENVIRONMENT_KEYS if k not in env]
+    for k in ("python", "platform", "cpu"):
+        if k in env and env[k] is not None and not isinstance(env[k], str):
+            problems.append(f"environment.{k} must be a string or null")
+    count = env.get("cpu_count")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        problems.append("environment.cpu_count must be an integer or null")
+    pkgs = env.get("packages", {})
+    if not isinstance(pkgs, dict):
+        problems.append("environment.packages must be an object")
+    else:
+        for name, ver in pkgs.items():
+            if ver is not None and not isinstance(ver, str):
+                problems.append(f"environment.packages[{name!r}] must be a version string or null")
+    return problems
+
+
+def write_report_atomic(report: dict, path) -> None:
+    """Write the report as JSON to `path` so that readers see either the old file or the whole new one."""
+    write_text_atomic(path, json.dumps(report, indent=1, allow_nan=False) + "\n")
+
+
+def load_report(path) -> dict:
+    """Read a report.json; ReportError if it is missing, truncated, unparseable or another schema."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise ReportError(f"report not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReportError(f"cannot read report {path}: {e}") from None
+    if not text.strip():
+        raise ReportError(f"report {path} is empty")
+    try:
+        report = json.loads(text)
+    except json.JSONDecodeError as e:
+        # A report always ends with "}": if this text does not, it was cut short.
+        hint = "not valid JSON" if text.rstrip().endswith("}") else "truncated"
+        raise ReportError(f"report {path} is {hint} (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    if not isinstance(report, dict):
+        raise ReportError(f"report {path} is not a JSON object")
+    version = report.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ReportError(f"report {path} has schema_version {version!r}; this tool reads {SCHEMA_VERSION}")
+    return report
+
