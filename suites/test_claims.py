@@ -655,7 +655,7 @@ def test_c001_lambda_dropout(ledger):
 
 def torch_packed_case():
     require("torch")
-    from suites.test_torch_dropout import DropCase
+    from .test_torch_dropout import DropCase
 
     return DropCase(cell="lstm", dtype="float64", steps=6, batch=4, input_size=3, hidden_size=5, num_layers=1,
                     p=0.5, lengths=(3, 6, 1, 5), seed=SEED % 2**31)
@@ -663,7 +663,7 @@ def torch_packed_case():
 
 def test_c002_dropout_on_packed_wrong_gradients(ledger):
     case = torch_packed_case()
-    from suites.test_torch_dropout import check_user_dropout
+    from .test_torch_dropout import check_user_dropout
 
     err, pad_grad, msg = check_user_dropout(case, "packed")
     holds = {"dropout on packed.data gives different outputs or gradients than the same masks applied before packing":
@@ -1210,7 +1210,7 @@ def tf_keras_input_mask(cell):
     """'per sequence' / 'per step': the input mask tf-keras' LSTM(dropout=0.5) draws on its fused
     path (suites/test_keras_mask_time.py); the claim's test skips without tf-keras."""
     tf_keras = require("tf_keras", "tf-keras")
-    from suites.test_keras_mask_time import kept_sets, structure
+    from .test_keras_mask_time import kept_sets, structure
 
     return structure(kept_sets(tf_keras, cell, 0.0, seed=0))
 

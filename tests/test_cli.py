@@ -76,14 +76,14 @@ def test_bad_arguments_are_usage_errors(args):
 
 
 def test_run_with_no_tests_says_so(tmp_path, monkeypatch, capsys):
-    """Exit code 5 ("no tests collected") is passed on, with a clear message, never as success."""
+    """No test collected is exit 3 ("nothing was compared"), with a clear message, never success."""
     (tmp_path / "suites").mkdir()
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
     monkeypatch.setattr(cli, "ROOT", tmp_path)
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     code = cli.main(["run", "--out", str(tmp_path / "out"), "--profile", "dev"])
     err = capsys.readouterr().err
-    assert code == 5 and "NO TESTS were collected" in err
+    assert code == 3 and "nothing was compared: no test was collected" in err
     assert json.loads((tmp_path / "out" / "report.json").read_text())["results"] == []
 
 
@@ -126,17 +126,18 @@ def test_run_passes_adapters_to_pytest(tmp_path, monkeypatch):
     from conformance.entry import runner
 
     calls = []
-    monkeypatch.setattr(runner.subprocess, "call", lambda cmd, cwd, env: calls.append((cmd, env)) or 4)
+    monkeypatch.setattr(runner, "_call", lambda cmd, env, cwd: calls.append((cmd, env)) or 4)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([".", "lib", "/abs/dir"]))
-    assert cli.main(["run", "--out", "out", "--adapter", "a.b:INFO", "--adapter", "c:X"]) == 4
+    assert cli.main(["run", "--out", "out", "--adapter", "a.b:INFO", "--adapter", "c:X"]) == 2
     (cmd, env), = calls
     assert [a for a in cmd if a.startswith("--adapter")] == ["--adapter=a.b:INFO", "--adapter=c:X"]
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(tmp_path), str(tmp_path / "lib"), "/abs/dir"]
+    # the checkout first (pytest runs in a scratch directory), then the caller's entries made absolute
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(ROOT), str(tmp_path), str(tmp_path / "lib"), "/abs/dir"]
     calls.clear()
     monkeypatch.delenv("PYTHONPATH")
     cli.main(["run", "--out", "out"])
-    assert not [a for a in calls[0][0] if a.startswith("--adapter")] and "PYTHONPATH" not in calls[0][1]
+    assert not [a for a in calls[0][0] if a.startswith("--adapter")] and calls[0][1]["PYTHONPATH"] == str(ROOT)
 
 
 def test_run_with_unloadable_adapter_is_a_usage_error(tmp_path, monkeypatch, capfd):
@@ -148,6 +149,6 @@ def test_run_with_unloadable_adapter_is_a_usage_error(tmp_path, monkeypatch, cap
     monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS", raising=False)
     code = cli.main(["run", "--out", str(tmp_path / "out"), "--adapter", "no_such_module_xyz:INFO"])
     err = capfd.readouterr().err  # pytest's own ERROR line (the subprocess), then the CLI's
-    assert code == 4 and "ERROR: --adapter: spec 'no_such_module_xyz:INFO': no module named" in err
+    assert code == 2 and "ERROR: --adapter: spec 'no_such_module_xyz:INFO': no module named" in err
     assert "pytest rejected the run" in err and "no report was written" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "report.json").exists()

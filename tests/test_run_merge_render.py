@@ -177,10 +177,11 @@ def test_run_frameworks_leaves_parts_out(tmp_path, monkeypatch, capsys):
 def test_interrupted_run_writes_no_report(tmp_path, monkeypatch, capsys):
     make_checkout(tmp_path, "def test_a():\n    pass\ndef test_b():\n    raise KeyboardInterrupt\n")
     (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "report.json").write_text("{}")  # an earlier run's report must not survive
+    (tmp_path / "out" / "report.json").write_text("{}")  # an earlier run's report: set aside, not lost
     code = run_in(tmp_path, monkeypatch)
     err = capsys.readouterr().err
-    assert code == 2 and "interrupted" in err and not (tmp_path / "out" / "report.json").exists()
+    assert code == 130 and "interrupted" in err and not (tmp_path / "out" / "report.json").exists()
+    assert (tmp_path / "out" / "previous" / "report.json").read_text() == "{}"
     partial = tmp_path / "out" / "parts" / "main.json.partial.jsonl"
     assert [json.loads(line)["id"] for line in partial.read_text().splitlines()] == ["suites/test_parts.py::test_a"]
 

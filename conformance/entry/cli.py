@@ -1,29 +1,35 @@
-"""Command line: `python -m conformance run|merge|gate|render|validate`.
+"""Command line: `rnn-conformance run|merge|gate|render|validate` (also `python -m conformance`).
 
-run       runs the suites in pytest subprocesses (one per Keras backend; see
-          conformance/entry/runner.py), shows progress, and writes DIR/report.json, report.md,
-          report.html, junit.xml and claims.md (the claims ledger; --claims PATH writes it
-          there too); exits with the worst part's pytest code.
+run       runs the suites against the frameworks installed here, in pytest subprocesses (one
+          per Keras backend; see conformance/entry/runner.py), shows progress, and writes
+          DIR/report.json, report.md, report.html, junit.xml and claims.md (default DIR:
+          ./rnn-conformance-runs/<UTC time>/; --claims PATH writes the ledger there too).
 merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids or an
-          invalid/other-schema input are refused (exit 2).
-gate      compares CANDIDATE with BASELINE: prints a markdown summary; exit 0 nothing
-          regressed, 1 a regression, 2 a report missing, truncated, unparseable or of another
-          schema (see conformance/results/gate.py).
+          invalid/other-schema input are refused.
+gate      compares CANDIDATE with BASELINE, like with like (cases one report did not run are
+          listed as "not run", not as regressions); prints a markdown summary.
 render    (re)writes report.md, report.html, junit.xml and claims.md beside a report.json.
-validate  checks a report.json: exit 0 valid, 2 missing or invalid, 1 valid but a --fail-on
-          outcome occurs (or, with --require-reasons, a non-passed result has no reason).
+validate  checks a report.json against the schema (docs/report-schema.md).
+
+A REPORT argument may be a report.json or the directory holding one (what `run --out DIR`
+wrote).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from conformance.core import paths
 from conformance.results.report import OUTCOMES, ReportError, load_report, validate_report
 
+from conformance.entry.runner import EXIT_CODES, INTERRUPTED, NOTHING_COMPARED, USAGE
+
 ROOT = paths.ROOT  # suites/, expectations/, claims/: the checkout, or the installed package
 PROFILES = ("quick", "dev", "ci", "thorough")
+EXIT_TABLE = "exit codes (every subcommand):\n" + "\n".join(
+    textwrap.fill(text, 79, initial_indent=f"  {code:>3}  ", subsequent_indent=" " * 7) for code, text in EXIT_CODES)
 
 
 def _load_valid(path):
@@ -37,6 +43,16 @@ def _load_valid(path):
     for p in problems:
         print(f"invalid: {path}: {p}", file=sys.stderr)
     return None if problems else report
+
+
+def _out_dir(text):
+    """--out DIR checked before any work: USAGE and a message if it cannot be a writable directory."""
+    from conformance.entry.runner import prepare_out
+
+    problem = prepare_out(Path(text).resolve())
+    if problem:
+        print(f"conformance: {problem}", file=sys.stderr)
+    return problem
 
 
 def cmd_run(args) -> int:
@@ -54,13 +70,15 @@ def cmd_merge(args) -> int:
     for path in args.paths:
         report = _load_valid(path)
         if report is None:
-            return 2
+            return USAGE
         named.append((path, report))
     try:
         merged = merge_reports(named)
     except MergeError as e:
         print(f"merge: {e}", file=sys.stderr)
-        return 2
+        return USAGE
+    if _out_dir(args.out):
+        return USAGE
     out = Path(args.out)
     write_outputs(merged, out)
     print(f"merged {len(named)} reports into {out / 'report.json'}: {summary_line(merged)}")
@@ -74,9 +92,16 @@ def cmd_gate(args) -> int:
 
     reports = [_load_valid(p) for p in (args.baseline, args.candidate)]
     if any(r is None for r in reports):
-        return 2
+        return USAGE
+    if args.out and Path(args.out).is_dir():
+        print(f"gate: --out {args.out}: is a directory (give a file name, e.g. {Path(args.out) / 'gate.md'})",
+              file=sys.stderr)
+        return USAGE
+    if args.expectations and not Path(args.expectations).is_dir():
+        print(f"gate: --expectations {args.expectations}: no such directory", file=sys.stderr)
+        return USAGE
     try:
-        entries = expect.load_dir(args.expectations or ROOT / "expectations")
+        entries = expect.load_dir(args.expectations or paths.EXPECTATIONS)
     except expect.ExpectationError as e:
         print(f"gate: {e}", file=sys.stderr)
         return 2
@@ -84,7 +109,11 @@ def cmd_gate(args) -> int:
     text = gate.markdown(verdict, *reports, names=(args.baseline, args.candidate))
     print(text, end="")
     if args.out:
-        write_text_atomic(args.out, text)
+        try:
+            write_text_atomic(args.out, text)
+        except OSError as e:
+            print(f"gate: --out {args.out}: cannot write ({e.strerror or e})", file=sys.stderr)
+            return USAGE
     return 0 if verdict.ok else 1
 
 
@@ -93,19 +122,26 @@ def cmd_render(args) -> int:
 
     report = _load_valid(args.path)
     if report is None:
-        return 2
-    write_outputs(report, Path(args.path).parent)
-    print(f"wrote report.md, report.html, junit.xml and claims.md beside {args.path}")
+        return USAGE
+    where = Path(args.path) if Path(args.path).is_dir() else Path(args.path).parent
+    write_outputs(report, where)
+    print(f"wrote report.md, report.html, junit.xml and claims.md in {where}")
     return 0
 
 
 def cmd_validate(args) -> int:
     from conformance.results.render import summary_line
 
+    from conformance.entry.runner import nothing_compared_message
+    from conformance.results.report import compared
+
     report = _load_valid(args.path)
     if report is None:
         print(f"{args.path}: not a valid report", file=sys.stderr)
-        return 2
+        return USAGE
+    if not compared(report):
+        print(f"{args.path}: valid, but {nothing_compared_message(report)}", file=sys.stderr)
+        return NOTHING_COMPARED
     print(f"{args.path}: valid ({summary_line(report)})")
     bad = [r for r in report["results"] if r["outcome"] in (args.fail_on or ())]
     if args.require_reasons:
@@ -137,14 +173,28 @@ def _jobs(text: str):
     raise argparse.ArgumentTypeError(f"expected a positive number or 'auto', got {text!r}")
 
 
+def _seed(text: str) -> str:
+    if text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    kw = dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_TABLE)
+    p = argparse.ArgumentParser(prog="rnn-conformance", description=__doc__, **kw)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="run the conformance suites and write DIR/report.{json,md,html}, junit.xml")
-    run.add_argument("--out", metavar="DIR", help="output directory (default: reports/latest in the checkout)")
+    run = sub.add_parser("run", help="run the conformance suites and write DIR/report.{json,md,html}, junit.xml",
+                         description="Run the conformance suites against the frameworks installed in this "
+                                     "environment and write DIR/report.json, report.md, report.html, junit.xml "
+                                     "and claims.md.", **kw)
+    run.add_argument("--out", metavar="DIR",
+                     help="output directory, created if needed (default: a fresh ./rnn-conformance-runs/<UTC time>/; "
+                          "an earlier run's report in DIR is kept in DIR/previous/ until this one completes)")
     run.add_argument("--profile", default="ci", choices=PROFILES,
-                     help="hypothesis profile (default: ci, deterministic; quick: fewer examples)")
+                     help="hypothesis profile (default: ci, deterministic; quick: fewer examples; "
+                          "dev/thorough: random, 10/500 examples)")
+    run.add_argument("--seed", type=_seed, metavar="N",
+                     help="hypothesis seed (--hypothesis-seed) for the random profiles; recorded in the report")
     run.add_argument("--claims", metavar="PATH",
                      help="also write the claims ledger page (claims.md) to PATH (make report: reports/claims.md)")
     run.add_argument("-k", metavar="EXPR", help="only tests matching this pytest -k expression")
@@ -159,24 +209,33 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--strict-expectations", action="store_true",
                      help="a test an expectation marks xfail fails if it passes")
     run.set_defaults(func=cmd_run)
-    merge = sub.add_parser("merge", help="merge reports (e.g. one per CI job) into DIR")
-    merge.add_argument("paths", nargs="+", metavar="REPORT")
-    merge.add_argument("--out", required=True, metavar="DIR")
+    merge = sub.add_parser("merge", help="merge reports (e.g. one per CI job) into DIR",
+                           description="Merge reports (e.g. one per CI job) into DIR/report.json, report.md, "
+                                       "report.html, junit.xml and claims.md.", **kw)
+    merge.add_argument("paths", nargs="+", metavar="REPORT", help="report.json files (or directories holding one)")
+    merge.add_argument("--out", required=True, metavar="DIR", help="output directory (created if needed)")
     merge.set_defaults(func=cmd_merge)
-    gate = sub.add_parser("gate", help="compare CANDIDATE with BASELINE; exit 1 on a regression")
-    gate.add_argument("baseline", metavar="BASELINE")
-    gate.add_argument("candidate", metavar="CANDIDATE")
-    gate.add_argument("--expectations", metavar="DIR", help="expectation files (default: expectations/)")
+    gate = sub.add_parser("gate", help="compare CANDIDATE with BASELINE; exit 1 on a regression",
+                          description="Compare a candidate report with a baseline, like with like; exit 1 on a "
+                                      "regression (see conformance/results/gate.py for what counts as one).", **kw)
+    gate.add_argument("baseline", metavar="BASELINE", help="the trusted report (report.json or its directory)")
+    gate.add_argument("candidate", metavar="CANDIDATE", help="the report to judge (report.json or its directory)")
+    gate.add_argument("--expectations", metavar="DIR",
+                      help="expectation files (default: the expectations/ this tool ships)")
     gate.add_argument("--strict", action="store_true", help="an unexpected pass (xpassed) is a regression")
     gate.add_argument("--out", metavar="FILE", help="also write the markdown summary to FILE")
     gate.set_defaults(func=cmd_gate)
-    render = sub.add_parser("render", help="write report.md, report.html, junit.xml, claims.md beside a report.json")
-    render.add_argument("path", metavar="PATH")
+    render = sub.add_parser("render", help="write report.md, report.html, junit.xml, claims.md beside a report.json",
+                            description="(Re)write report.md, report.html, junit.xml and claims.md beside a "
+                                        "report.json.", **kw)
+    render.add_argument("path", metavar="REPORT", help="a report.json (or the directory holding one)")
     render.set_defaults(func=cmd_render)
-    val = sub.add_parser("validate", help="check a report.json against the schema")
-    val.add_argument("path", metavar="PATH")
+    val = sub.add_parser("validate", help="check a report.json against the schema",
+                         description="Check a report.json against the schema (docs/report-schema.md); a valid "
+                                     "report in which nothing was compared (every case skipped) exits 3.", **kw)
+    val.add_argument("path", metavar="REPORT", help="a report.json (or the directory holding one)")
     val.add_argument("--fail-on", action="append", choices=OUTCOMES, metavar="OUTCOME",
-                     help="exit 1 if any result has this outcome (repeatable)")
+                     help=f"exit 1 if any result has this outcome (repeatable; one of {', '.join(OUTCOMES)})")
     val.add_argument("--require-reasons", action="store_true",
                      help="exit 1 if a result other than passed has no reason")
     val.set_defaults(func=cmd_validate)
@@ -185,4 +244,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("\nconformance: interrupted", file=sys.stderr)
+        return INTERRUPTED

@@ -17,7 +17,7 @@ class MergeError(ValueError):
     """The reports cannot be merged (duplicate ids, or an input that is not a valid report)."""
 
 
-def merge_reports(named_reports):
+def merge_reports(named_reports, run=None):  # TEMP: run ignored until the meta branch lands
     """One report from [(name, report dict), ...]; MergeError on a duplicate id or an invalid input."""
     if not named_reports:
         raise MergeError("nothing to merge")
