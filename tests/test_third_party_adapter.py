@@ -118,9 +118,9 @@ def test_cli_run_passes_adapter_through(tmp_path):
 
 @pytest.mark.parametrize("spec, code, message", [
     ("hand_lstm", 2, "expected 'package.module:OBJ' naming an AdapterInfo"),
-    ("no_such_pkg_xyz.hand_lstm:INFO", 4, "no module named 'no_such_pkg_xyz'"),
-    ("examples.hand_lstm:NOPE", 4, "has no attribute 'NOPE'"),
-    ("examples.hand_lstm:make", 4, "names a function, expected an AdapterInfo"),
+    ("no_such_pkg_xyz.hand_lstm:INFO", 2, "no module named 'no_such_pkg_xyz'"),
+    ("examples.hand_lstm:NOPE", 2, "has no attribute 'NOPE'"),
+    ("examples.hand_lstm:make", 2, "names a function, expected an AdapterInfo"),
 ])
 def test_cli_run_bad_adapter_spec(tmp_path, spec, code, message):
     r = subprocess.run([sys.executable, "-m", "conformance", "run", "--out", str(tmp_path), "--adapter", spec],
