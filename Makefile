@@ -6,7 +6,7 @@
 #                      and the claims ledger page reports/claims.md
 #   make matrix        Keras 3.14.1 vs 3.15.1 through tox, gated: reports/upgrade/
 #   make bench         speed benchmarks (full sizes) -> reports/bench/ (pytest-benchmark JSON, report)
-#   make clean         remove venvs, caches and reports/latest
+#   make clean         remove venvs, caches, build output and local runs (rnn-conformance-runs/)
 PYTHON ?= python3
 PROFILE ?= ci
 VENV := .venv
@@ -116,5 +116,5 @@ bench: venv
 	echo "==> make bench: $$(( $$(date +%s) - start )) s, exit $$rc; reports/bench/report.md"; exit $$rc
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) .venv-tox .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info reports/latest
+	rm -rf $(VENV) $(VENV_MIN) .venv-tox .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info rnn-conformance-runs
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -210,11 +210,11 @@ def _apply_expectations(config, items):
     used = set()
     strict = config.getoption("strict_expectations")
     for item in items:
-        hit = next((e for e in live if e.matches_id(item.nodeid)), None)
+        hit = next((e for e in live if e.matches_id(canonical_id(config, item.nodeid))), None)
         if hit is not None:
             used.add(hit)
             item.add_marker(pytest.mark.xfail(reason=hit.label(), strict=strict))
-    files = {item.nodeid.split("::")[0] for item in items}
+    files = {canonical_id(config, item.nodeid).split("::")[0] for item in items}
     for e in live:
         if e not in used and any(expect.fnmatch.fnmatchcase(f, e.test.split("::")[0]) for f in files):
             config.issue_config_time_warning(pytest.PytestWarning(
@@ -222,8 +222,26 @@ def _apply_expectations(config, items):
                 "but matches no collected test: remove or fix it"), stacklevel=2)
 
 
+def canonical_id(config, nodeid: str, path=None) -> str:
+    """The node id as a checkout names it, ``suites/test_x.py::...``, wherever pytest's rootdir
+    is (plain ``pytest --pyargs conformance.suites`` from another directory names the file
+    relative to the package): record ids and expectation patterns are the same everywhere.
+    `path`: the item's file, where known; else the collected items' ids, else the rootdir."""
+    known = getattr(config, "_conformance_ids", {})
+    if path is None and nodeid in known:
+        return known[nodeid]
+    file, sep, rest = nodeid.partition("::")
+    try:
+        where = Path(path) if path is not None else Path(str(config.rootpath)) / file
+        rel = where.resolve().relative_to(paths.SUITES)
+    except ValueError:
+        return nodeid
+    return f"suites/{rel.as_posix()}{sep}{rest}"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
+    config._conformance_ids = {item.nodeid: canonical_id(config, item.nodeid, item.path) for item in items}
     _select_frameworks(config, items)
     _apply_expectations(config, items)
 
@@ -334,9 +352,14 @@ class Recorder:
         return "".join(f"{k}={shlex.quote(os.environ[k])} " for k in VARIANT_ENV if k in os.environ)
 
     def repro(self, nodeid: str) -> str:
+        """The command that reruns this case: from the checkout, or (an installed package) by
+        the absolute path of its suite file, from any directory."""
         from hypothesis import settings
 
-        quoted = "'" + nodeid.replace("'", "'\"'\"'") + "'"
+        where = canonical_id(self.config, nodeid)
+        if paths.INSTALLED and where.startswith("suites/"):
+            where = f"{paths.ROOT}/{where}"
+        quoted = "'" + where.replace("'", "'\"'\"'") + "'"
         cmd = (f"{self.env_prefix()}python -m pytest {quoted} -p no:cacheprovider "
                f"--hypothesis-profile={settings.get_current_profile_name()}")
         seed = self.config.getoption("--hypothesis-seed", None)
@@ -344,7 +367,7 @@ class Recorder:
 
     def _new(self, nodeid: str) -> dict:
         rec = dict.fromkeys(RECORD_KEYS)
-        rec.update(id=variant_id(nodeid, self.config.getoption("conformance_variant")),
+        rec.update(id=variant_id(canonical_id(self.config, nodeid), self.config.getoption("conformance_variant")),
                    suite=Path(nodeid.split("::")[0]).stem or nodeid)
         rec["_nodeid"] = nodeid
         return rec
