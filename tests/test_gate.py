@@ -104,7 +104,7 @@ def test_cli_exit_codes(tmp_path):
     other = json.loads(text)
     other["schema_version"] = 1
     (tmp_path / "v1.json").write_text(json.dumps(other))
-    for name, words in (("missing.json", "not found"), ("trunc.json", "truncated"), ("garbage.json", "not valid JSON"),
+    for name, words in (("missing.json", "not found"), ("trunc.json", "truncated"), ("garbage.json", "is not JSON ("),
                         ("v1.json", "schema_version 1")):
         r = cli(base, tmp_path / name)
         assert r.returncode == 2 and words in r.stderr and "Traceback" not in r.stderr, (name, r.stderr)
