@@ -261,3 +261,12 @@ def test_xdist_gives_identical_results(tmp_path):
     serial, parallel = records(), records("-n", "2")
     assert len(serial) == 6 and serial == parallel
 
+
+def test_render_and_validate_take_the_report_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    write_report_atomic(build_report([rec("a.py::x")]), tmp_path / "d" / "report.json")
+    r = conformance("render", tmp_path / "d")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d" / "report.md").is_file() and not (tmp_path / "report.md").exists()
+    r = conformance("validate", tmp_path / "d")
+    assert r.returncode == 0 and "valid (1 passed)" in r.stdout

@@ -6,9 +6,11 @@ run       runs the suites in pytest subprocesses (one per Keras backend; see
           there too); exits with the worst part's pytest code.
 merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids or an
           invalid/other-schema input are refused (exit 2).
-gate      compares CANDIDATE with BASELINE: prints a markdown summary; exit 0 nothing
-          regressed, 1 a regression, 2 a report missing, truncated, unparseable or of another
-          schema (see conformance/results/gate.py).
+gate      compares CANDIDATE with BASELINE (a report.json, or a directory holding one), like
+          with like: cases the candidate's run did not select are "not run", not vanished.
+          Prints a markdown summary; exit 0 nothing regressed, 1 a regression, 2 a report
+          missing, truncated, not JSON or of another schema, or the two share no case (see
+          conformance/results/gate.py).
 render    (re)writes report.md, report.html, junit.xml and claims.md beside a report.json.
 validate  checks a report.json: exit 0 valid, 2 missing or invalid, 1 valid but a --fail-on
           outcome occurs (or, with --require-reasons, a non-passed result has no reason).
@@ -80,7 +82,11 @@ def cmd_gate(args) -> int:
     except expect.ExpectationError as e:
         print(f"gate: {e}", file=sys.stderr)
         return 2
-    verdict = gate.compare(*reports, entries=entries, strict=args.strict)
+    try:
+        verdict = gate.compare(*reports, entries=entries, strict=args.strict)
+    except gate.GateError as e:
+        print(f"gate: {e}", file=sys.stderr)
+        return 2
     text = gate.markdown(verdict, *reports, names=(args.baseline, args.candidate))
     print(text, end="")
     if args.out:
@@ -94,8 +100,10 @@ def cmd_render(args) -> int:
     report = _load_valid(args.path)
     if report is None:
         return 2
-    write_outputs(report, Path(args.path).parent)
-    print(f"wrote report.md, report.html, junit.xml and claims.md beside {args.path}")
+    where = Path(args.path)
+    where = where if where.is_dir() else where.parent  # PATH may be the report's directory
+    write_outputs(report, where)
+    print(f"wrote report.md, report.html, junit.xml and claims.md in {where}")
     return 0
 
 
