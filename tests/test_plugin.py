@@ -141,6 +141,83 @@ def test_hypothesis_seed_in_repro(pytester, run):
     assert records(pytester)["test_a"]["repro"].endswith("--hypothesis-profile=default --hypothesis-seed=123")
 
 
+META = """
+import pytest
+
+@pytest.mark.framework("torch")
+def test_a():
+    pass
+
+@pytest.mark.framework("keras")
+def test_k():
+    pass
+
+def test_b():
+    pass
+
+@pytest.mark.slow
+def test_slow():
+    pass
+
+@pytest.mark.parametrize("p", ["x y", "z"])
+def test_p(p):
+    pass
+"""
+
+
+def report_run(pytester):
+    report = load_report(pytester.path / "out" / "report.json")
+    assert validate_report(report) == []
+    return report["run"], [r["id"] for r in report["results"]]
+
+
+def test_run_metadata_of_a_plain_run(pytester, run):
+    pytester.makepyfile(test_meta=META)
+    args = ["-k", "not test_b", "--deselect", "test_meta.py::test_p[z]", "-m", "not slow", "--hypothesis-seed=42",
+            "--frameworks", "torch,flax", "-p", "no:cacheprovider"]
+    result = run(*args)
+    result.assert_outcomes(passed=2)
+    meta, ids = report_run(pytester)
+    assert ids == ["test_meta.py::test_a", "test_meta.py::test_p[x y]"]
+    # pytester adds its own --basetemp=... in front
+    meta["command"] = [a for a in meta["command"] if not a.startswith("--basetemp=")]
+    assert meta == {
+        "command": ["pytest", "-p", "conformance.entry.plugin", "--conformance-report=out/report.json",
+                    "--hypothesis-profile=default", *args],
+        "profile": "default", "seed": "42", "k": "not test_b", "markers": "not slow", "frameworks": ["torch", "flax"],
+        "adapters": [], "variant": None, "parts": None,
+        "deselected": ["test_meta.py::test_b", "test_meta.py::test_k", "test_meta.py::test_p[z]",
+                       "test_meta.py::test_slow"],
+    }
+    # the summary line stands on its own line, not after pytest's progress line
+    assert "conformance: 2 records written to out/report.json" in result.outlines
+
+
+@pytest.mark.parametrize("extra", [[], ["-n", "2"]])
+def test_run_metadata_variant_and_xdist(pytester, run, monkeypatch, extra):
+    """A variant suffixes the deselected ids as it does record ids; under xdist the workers
+    deselect and the controller still records every deselected id."""
+    pytester.makepyfile(test_meta=META)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    result = run("-k", "test_p or test_a", "--conformance-variant=keras-jax", "-p", "no:cacheprovider", *extra)
+    result.assert_outcomes(passed=3)
+    meta, ids = report_run(pytester)
+    assert ids == ["test_meta.py::test_a (keras-jax)", "test_meta.py::test_p[x y] (keras-jax)",
+                   "test_meta.py::test_p[z] (keras-jax)"]
+    assert meta["variant"] == "keras-jax" and meta["frameworks"] is None and meta["seed"] is None
+    assert meta["deselected"] == ["test_meta.py::test_b (keras-jax)", "test_meta.py::test_k (keras-jax)",
+                                  "test_meta.py::test_slow (keras-jax)"]
+    assert "conformance: 3 records written to out/report.json" in result.outlines
+
+
+def test_nothing_deselected_is_an_empty_list(pytester, run):
+    pytester.makepyfile(test_one="def test_a():\n    pass\n")
+    result = run("-q")
+    meta, _ = report_run(pytester)
+    assert meta["deselected"] == [] and meta["k"] is None and meta["markers"] is None and meta["profile"] == "default"
+    assert "conformance: 1 records written to out/report.json" in result.outlines
+
+
 @pytest.mark.parametrize("stop", ["pytest.exit('stop here')", "os._exit(3)"])
 def test_interrupted_run_keeps_partial_records(pytester, run, stop):
     pytester.makepyfile(test_stop=f"""
@@ -163,6 +240,9 @@ def test_d():
         ("test_stop.py::test_a", "passed"), ("test_stop.py::test_b", "skipped")]
     assert partial_lines(pytester)[0]["framework"] == "torch"
     assert os.listdir(out) == ["report.json.partial.jsonl"]  # no report.json, whole or half
+    if stop.startswith("pytest.exit"):  # said on a line of its own (os._exit leaves no time to say it)
+        assert ("conformance: run interrupted; 2 finished records kept in out/report.json.partial.jsonl"
+                in result.outlines), result.outlines
 
 
 def test_collection_error_and_module_skip_are_recorded(pytester, run):
@@ -285,6 +365,12 @@ def test_adapter_option_merges_with_environment(adapter_run, monkeypatch):
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_outside[[]fake.B[]] PASSED*", "*test_outside[[]fake.A[]] PASSED*",
                                  "*ENV=fakeads:B,fakeads:A"])
+
+
+def test_adapter_specs_in_run_metadata(adapter_run, pytester, monkeypatch):
+    monkeypatch.setenv("RNN_CONFORMANCE_ADAPTERS", "fakeads:B")
+    adapter_run("--adapter", "fakeads:A", "--conformance-report=out/report.json").assert_outcomes(passed=3)
+    assert load_report(pytester.path / "out" / "report.json")["run"]["adapters"] == ["fakeads:B", "fakeads:A"]
 
 
 def test_adapter_option_under_xdist(adapter_run):

@@ -104,6 +104,62 @@ def test_merge_concatenates_and_refuses_duplicates():
         merge_reports([("a", a), ("broken", broken)])
 
 
+def part_report(ids, deselected, variant=None, **run):
+    return build_report([rec(i) for i in ids], run={"command": ["pytest", "suites"], "profile": "ci", "adapters": [],
+                                                    "variant": variant, "deselected": deselected, **run})
+
+
+def test_merge_with_the_runners_run():
+    main = part_report(["s.py::a", "s.py::b"], ["s.py::tf"], markers="not tf_keras")
+    jax = part_report(["s.py::k (keras-jax)"], ["s.py::a (keras-jax)", "s.py::b (keras-jax)"], "keras-jax", markers="keras")
+    parts = [{"name": "main", "ran": True, "why": None}, {"name": "keras-jax", "ran": True, "why": None},
+             {"name": "tf-keras", "ran": False, "why": "tf_keras not installed"}]
+    given = {"command": ["rnn-conformance", "run", "--profile", "ci"], "profile": "ci", "seed": None, "k": None,
+             "frameworks": None, "adapters": [], "parts": parts}
+    m = merge_reports([("main", main), ("keras-jax", jax)], run=given)
+    assert validate_report(m) == []
+    assert m["run"] == {**given, "markers": None, "variant": None,
+                        "deselected": ["s.py::a (keras-jax)", "s.py::b (keras-jax)", "s.py::tf"]}
+    assert "merged" not in m["run"]
+    with pytest.raises(MergeError, match="run: unknown run field"):
+        merge_reports([("main", main)], run={"parts_left_out": []})
+
+
+def test_merge_without_a_run_keeps_the_inputs_runs():
+    """The `merge` subcommand (a CI matrix): common values kept, frameworks and parts combined,
+    deselected ids some input ran dropped."""
+    torch_job = build_report([rec("s.py::t")], run={
+        "command": ["rnn-conformance", "run", "--frameworks", "torch"], "profile": "ci", "frameworks": ["torch"],
+        "adapters": [], "deselected": ["s.py::k"],
+        "parts": [{"name": "main", "ran": True, "why": None},
+                  {"name": "keras-jax", "ran": False, "why": "keras not in --frameworks"},
+                  {"name": "tf-keras", "ran": False, "why": "tf_keras not in --frameworks"}]})
+    keras_job = build_report([rec("s.py::k"), rec("s.py::k (keras-jax)")], run={
+        "command": ["rnn-conformance", "run", "--frameworks", "keras"], "profile": "ci", "frameworks": ["keras"],
+        "adapters": ["x.y:INFO"], "deselected": ["s.py::t", "s.py::z"],
+        "parts": [{"name": "main", "ran": True, "why": None}, {"name": "keras-jax", "ran": True, "why": None},
+                  {"name": "tf-keras", "ran": False, "why": "tf_keras not in --frameworks"}]})
+    m = merge_reports([("torch", torch_job), ("keras", keras_job)])
+    assert validate_report(m) == []
+    run = m["run"]
+    assert run["command"] is None and run["profile"] == "ci" and run["frameworks"] == ["keras", "torch"]
+    assert run["adapters"] == ["x.y:INFO"] and run["deselected"] == ["s.py::z"]
+    assert run["parts"] == [{"name": "main", "ran": True, "why": None}, {"name": "keras-jax", "ran": True, "why": None},
+                            {"name": "tf-keras", "ran": False, "why": "tf_keras not in --frameworks"}]
+    assert run["merged"] == [torch_job["run"], keras_job["run"]]
+    # a schema-2 input: its run is unknown (null); nothing common is claimed for it
+    old = {k: v for k, v in build_report([rec("s.py::o")]).items() if k != "run"} | {"schema_version": 2}
+    m = merge_reports([("torch", torch_job), ("old", old)])
+    assert validate_report(m) == [] and m["schema_version"] == 3
+    assert m["run"]["merged"] == [torch_job["run"], None]
+    assert m["run"]["profile"] is None and m["run"]["frameworks"] is None  # the old one may have run everything
+    assert m["run"]["deselected"] == ["s.py::k"]
+    # a plain pytest input (no parts) is the part of its variant
+    plain = part_report(["s.py::t2 (tf-keras)"], [], variant="tf-keras")
+    parts = merge_reports([("torch", torch_job), ("plain", plain)])["run"]["parts"]
+    assert {p["name"]: p["ran"] for p in parts} == {"main": True, "keras-jax": False, "tf-keras": True}
+
+
 def conformance(*args, cwd=ROOT, env=None):
     return subprocess.run([sys.executable, "-m", "conformance", *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=300, env=env)
@@ -117,6 +173,14 @@ def test_merge_cli(tmp_path):
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {"report.json", "report.md", "report.html", "junit.xml"}
     r = conformance("merge", tmp_path / "a.json", tmp_path / "a.json", "--out", tmp_path / "dup")
     assert r.returncode == 2 and "duplicate id" in r.stderr and not (tmp_path / "dup" / "report.json").exists()
+    v2 = json.loads((tmp_path / "a.json").read_text())
+    del v2["run"]
+    v2["schema_version"] = 2
+    (tmp_path / "v2.json").write_text(json.dumps(v2))  # schema 2 is still read
+    r = conformance("merge", tmp_path / "v2.json", tmp_path / "b.json", "--out", tmp_path / "v2out")
+    assert r.returncode == 0, r.stderr
+    merged = json.loads((tmp_path / "v2out" / "report.json").read_text())
+    assert merged["schema_version"] == 3 and len(merged["run"]["merged"]) == 2 and merged["run"]["merged"][0] is None
     old = json.loads((tmp_path / "a.json").read_text())
     old["schema_version"] = 1
     (tmp_path / "old.json").write_text(json.dumps(old))
@@ -197,3 +261,13 @@ def test_xdist_gives_identical_results(tmp_path):
 
     serial, parallel = records(), records("-n", "2")
     assert len(serial) == 6 and serial == parallel
+
+
+def test_render_and_validate_take_the_report_directory(tmp_path):
+    (tmp_path / "d").mkdir()
+    write_report_atomic(build_report([rec("a.py::x")]), tmp_path / "d" / "report.json")
+    r = conformance("render", tmp_path / "d")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "d" / "report.md").is_file() and not (tmp_path / "report.md").exists()
+    r = conformance("validate", tmp_path / "d")
+    assert r.returncode == 0 and "valid (1 passed)" in r.stdout

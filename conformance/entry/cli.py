@@ -6,8 +6,9 @@ run       runs the suites against the frameworks installed here, in pytest subpr
           ./rnn-conformance-runs/<UTC time>/; --claims PATH writes the ledger there too).
 merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids or an
           invalid/other-schema input are refused.
-gate      compares CANDIDATE with BASELINE, like with like (cases one report did not run are
-          listed as "not run", not as regressions); prints a markdown summary.
+gate      compares CANDIDATE with BASELINE, like with like: cases one report's run did not
+          select are "not run", not vanished; prints a markdown summary; reports that share
+          no case are refused (see conformance/results/gate.py).
 render    (re)writes report.md, report.html, junit.xml and claims.md beside a report.json.
 validate  checks a report.json against the schema (docs/report-schema.md).
 
@@ -105,7 +106,11 @@ def cmd_gate(args) -> int:
     except expect.ExpectationError as e:
         print(f"gate: {e}", file=sys.stderr)
         return 2
-    verdict = gate.compare(*reports, entries=entries, strict=args.strict)
+    try:
+        verdict = gate.compare(*reports, entries=entries, strict=args.strict)
+    except gate.GateError as e:
+        print(f"gate: {e}", file=sys.stderr)
+        return 2
     text = gate.markdown(verdict, *reports, names=(args.baseline, args.candidate))
     print(text, end="")
     if args.out:

@@ -332,6 +332,15 @@ def _classify(report) -> tuple[str | None, str | None]:
 
 
 class Recorder:
+    """Gathers the records (and sections) of a run and writes the report (``--conformance-report``).
+
+    The report's ``run`` object (`run_metadata`) says how the run was made: the command line,
+    the hypothesis profile and seed, ``-k``, ``-m``, ``--frameworks``, the outside adapter specs,
+    the variant, and the record ids of the collected items that were deselected (this hook's
+    `pytest_deselected`; under xdist the workers deselect and send their ids back, see the
+    module-level `pytest_deselected`). The gate reads it to tell "not run" from "vanished".
+    """
+
     def __init__(self, config, path):
         self.config = config
         self.path = Path(path)
@@ -340,6 +349,51 @@ class Recorder:
         self.sections = {}  # id -> [(section, entry)] added by that test
         self._pending = {}  # nodeid -> record being assembled over setup/call/teardown
         self.interrupted = False
+        self.deselected = set()  # record ids of the collected items that were deselected
+        from conformance.adapters import registry  # the outside specs, --adapter ones merged in
+
+        self.adapters = [s.strip() for s in os.environ.get(registry.ENV_VAR, "").split(",") if s.strip()]
+
+    def pytest_deselected(self, items):
+        # -k, -m, --frameworks, --deselect: collected, not run (the gate tells these from vanished)
+        variant = self.config.getoption("conformance_variant")
+        self.deselected.update(variant_id(item.nodeid, variant) for item in items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        # xdist: the workers collect and deselect; each sends its ids (pytest_deselected below)
+        self.deselected.update(getattr(node, "workeroutput", {}).get(WORKER_DESELECTED, ()))
+
+    def run_metadata(self) -> dict:
+        """The report's `run` object (docs/report-schema.md): how this pytest run was made."""
+        from hypothesis import settings
+
+        seed = self.config.getoption("--hypothesis-seed", None)
+        frameworks = self.config.getoption("frameworks")
+        return {
+            "command": ["pytest", *self.config.invocation_params.args],
+            "profile": settings.get_current_profile_name(),
+            "seed": None if seed is None else str(seed),
+            "k": getattr(self.config.option, "keyword", "") or None,
+            "markers": getattr(self.config.option, "markexpr", "") or None,
+            "frameworks": [n.strip() for n in frameworks.split(",") if n.strip()] if frameworks else None,
+            "adapters": self.adapters,
+            "variant": self.config.getoption("conformance_variant"),
+            "parts": None,  # a plain pytest run; `rnn-conformance run` sets its parts on the merged report
+            "deselected": sorted(self.deselected - set(self.records)),  # (an id that also ran is not "not run")
+        }
+
+    def say(self, line: str) -> None:
+        """`line` on a line of its own, after pytest's progress line (which has no newline yet)."""
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is None:
+            print(line)
+            return
+        tr.ensure_newline()
+        tw = getattr(tr, "_tw", None)  # under xdist the progress dots leave the line open
+        if tw is not None and tw.width_of_current_line:
+            tr.line("")
+        tr.write_line(line)
 
     def pytest_sessionstart(self, session):
         self.partial.parent.mkdir(parents=True, exist_ok=True)
@@ -418,8 +472,7 @@ class Recorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        say = tr.write_line if tr is not None else print
+        say = self.say
         if self.interrupted or exitstatus == pytest.ExitCode.INTERNAL_ERROR:
             say(f"conformance: run interrupted; {len(self.records)} finished records kept in {self.partial}")
             return
@@ -428,6 +481,21 @@ class Recorder:
         for rec_id in sorted(self.sections):
             for name, entry in self.sections[rec_id]:
                 sections.setdefault(name, []).append({"id": rec_id, **entry})
-        write_report_atomic(build_report(results, sections=sections), self.path)
+        write_report_atomic(build_report(results, sections=sections, run=self.run_metadata()), self.path)
         os.remove(self.partial)
         say(f"conformance: {len(self.records)} records written to {self.path}")
+
+
+WORKER_DESELECTED = "conformance_deselected"  # key of the worker's ids in xdist's workeroutput
+
+
+def pytest_deselected(items):
+    """On an xdist worker (which collects, so deselects, in the controller's stead): keep the
+    deselected record ids in `workeroutput`, which the controller's Recorder reads when the
+    worker is done (Recorder.pytest_testnodedown)."""
+    config = items[0].config if items else None
+    if config is None or not hasattr(config, "workeroutput") or not config.getoption("conformance_report"):
+        return
+    variant = config.getoption("conformance_variant")
+    ids = config.workeroutput.setdefault(WORKER_DESELECTED, [])
+    ids += [variant_id(item.nodeid, variant) for item in items]

@@ -3,25 +3,41 @@
     python -m conformance gate BASELINE CANDIDATE [--expectations DIR] [--strict] [--out FILE]
 
 Exit 0: nothing regressed; 1: a regression; 2: either report is missing, truncated,
-unparseable, invalid or of another schema version. The expectation files are applied to both
-reports first, exactly as in a pytest run (`expectations.apply_to_records`, each report with
-its own package versions). A regression is:
+unparseable, invalid or of another schema version, or the two share no case (GateError:
+nothing to compare). The expectation files are applied to both reports first, exactly as in a
+pytest run (`expectations.apply_to_records`, each report with its own package versions).
+
+Like is compared with like, from each report's `run` (how it was made; a schema-2 report has
+none: everything counts as run). A baseline case the candidate lacks is *not run in the
+candidate* (a note) when the candidate's run deselected it (`run.deselected`: -k, -m,
+--frameworks, --deselect), left its part out (`run.parts` with ran=false; the part is the id's
+variant suffix, ``main`` without one), or named --frameworks without the record's framework
+(``flax.linen`` counts as ``flax``); otherwise it *vanished* (a regression). The same rules,
+read against the baseline's run, tell a new case from one the baseline did not run.
+Fingerprints are compared per (adapter, backend, knob): one measured in one report only is
+*not measured* on the other side (a note), and so is a property that one side lacks.
+
+A regression is:
 
 - a case that passed (or xpassed) and now fails or errors;
-- a fingerprint property of an adapter that changed value;
+- a fingerprint property of an adapter that changed value (measured on both sides);
 - an expected deviation that disappeared (xfailed -> passed / xpassed) or appeared
   (passed -> xfailed);
 - a recorded error that grew past its tolerance (within it before, beyond it now);
-- a case that vanished (in the baseline, not in the candidate);
+- a case that vanished (in the baseline, not in the candidate, and not left out by the
+  candidate's selection);
 - with --strict: any xpassed case in the candidate (an expectation that no longer holds).
 
-Also listed, not regressions: new cases, fixed cases, cases that became skipped or unskipped.
+Also listed, not regressions: new cases, fixed cases, cases that became skipped or unskipped,
+cases not run and fingerprints not measured on one side. The summary starts with what was
+compared and shows both reports' selections.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from conformance.results import expectations as expect
+from conformance.results.report import compared, part_name, run_of
 
 PASSING = ("passed", "xpassed")
 FAILING = ("failed", "error")
@@ -31,6 +47,8 @@ FAILING = ("failed", "error")
 class Verdict:
     regressions: list = field(default_factory=list)  # (kind, id, detail)
     notes: list = field(default_factory=list)  # (kind, id, detail)
+    shared: int = 0  # case ids present in both reports
+    fingerprints_compared: int = 0  # fingerprints (adapter, backend, knob) measured in both
 
     @property
     def ok(self):
@@ -64,24 +82,118 @@ def _case_changes(b, c):
     return None, None, detail
 
 
+class GateError(ValueError):
+    """The two reports cannot be compared (they share no case)."""
+
+
+def _top(framework: str) -> str:
+    return framework.split(".")[0]  # flax.linen -> flax
+
+
+class Selection:
+    """What one report's run left out (its `run`; a schema-2 report: nothing, everything ran)."""
+
+    def __init__(self, report):
+        self.run = run_of(report)
+        self.deselected = set(self.run["deselected"] or ())
+        self.parts_out = {p["name"]: p["why"] for p in self.run["parts"] or () if not p["ran"]}
+        fws = self.run["frameworks"]
+        self.frameworks = {_top(f) for f in fws} if fws else None
+        self.known = any(v is not None for v in self.run.values())  # False: no `run` (schema 2) or all null
+
+    def why_not_run(self, rec) -> str | None:
+        """Why this run did not run the case of record `rec` (from the other report); None when
+        it should have (its absence is then a vanished or a new case)."""
+        if rec["id"] in self.deselected:
+            return "deselected"
+        part = part_name(rec["id"])
+        if part in self.parts_out:
+            why = self.parts_out[part]
+            return f"part {part} not run" + (f" ({why})" if why else "")
+        if self.frameworks is not None and rec.get("framework") and _top(rec["framework"]) not in self.frameworks:
+            return f"framework {rec['framework']} not in --frameworks {','.join(self.run['frameworks'])}"
+        return None
+
+    def summary(self) -> str:
+        """The selection in a few words: what it narrowed ("--frameworks torch", "-k 'x'", ...)."""
+        run = self.run
+        if not self.known:
+            return "selection unknown, read as everything"
+        bits = []
+        if run["frameworks"]:
+            bits.append(f"--frameworks {','.join(run['frameworks'])}")
+        if run["k"]:
+            bits.append(f"-k {run['k']!r}")
+        if run["markers"]:
+            bits.append(f"-m {run['markers']!r}")
+        if self.parts_out:
+            bits.append(f"parts left out: {', '.join(self.parts_out)}")
+        if not bits and self.deselected:
+            bits.append(f"{len(self.deselected)} deselected")
+        return "; ".join(bits) or "everything"
+
+    def describe(self) -> str:
+        """The whole selection: command, profile, seed, frameworks, -k, -m, adapters, parts."""
+        run = self.run
+        if not self.known:
+            return "unknown (a report without `run` metadata: every case counts as run)"
+
+        def show(v):
+            return "–" if v is None else f"`{v}`"
+
+        cmd = " ".join(run["command"]) if run["command"] else None
+        bits = [f"command {show(cmd)}" if "merged" not in run else f"merged from {len(run['merged'])} reports",
+                f"profile {show(run['profile'])}", f"seed {show(run['seed'])}",
+                f"frameworks {', '.join(run['frameworks']) if run['frameworks'] else 'all'}",
+                f"-k {show(run['k'])}", f"-m {show(run['markers'])}"]
+        if run["variant"]:
+            bits.append(f"variant `{run['variant']}`")
+        if run["adapters"]:
+            bits.append(f"adapters {', '.join(f'`{a}`' for a in run['adapters'])}")
+        if run["parts"] is not None:
+            bits.append("parts " + ", ".join(p["name"] + ("" if p["ran"] else f" (left out: {p['why'] or '?'})")
+                                             for p in run["parts"]))
+        bits.append(f"{len(self.deselected)} deselected" if run["deselected"] is not None else "deselected unknown")
+        return "; ".join(bits)
+
+
 def _fingerprints(report):
-    """{(adapter, backend, property): value} of a report's fingerprints section."""
+    """{(adapter, backend, knob): {property: value}} of a report's fingerprints section (an entry
+    whose test the report records as not run is left out: nothing was measured)."""
+    ran = {r["id"] for r in report["results"]}
     out = {}
     for fp in report.get("fingerprints", []):
-        for prop, value in fp.get("properties", {}).items():
-            out[(fp.get("adapter"), fp.get("backend"), prop)] = value
+        if fp.get("id") is not None and fp["id"] not in ran:
+            continue
+        out.setdefault((fp.get("adapter"), fp.get("backend"), fp.get("knob")), {}).update(fp.get("properties", {}))
     return out
 
 
+def _who(key):
+    adapter, backend, knob = key
+    return f"{adapter}" + (f" ({backend})" if backend else "") + (f" [{knob}]" if knob else "")
+
+
 def compare(baseline, candidate, entries=(), strict=False):
-    """The Verdict for two report dicts (already loaded and validated)."""
+    """The Verdict for two report dicts (already loaded and validated); GateError when they share
+    no case id (nothing to compare)."""
     v = Verdict()
     apply = lambda rep: {r["id"]: r for r in expect.apply_to_records(  # noqa: E731
         rep["results"], list(entries), rep["environment"].get("packages", {}))}
     base, cand = apply(baseline), apply(candidate)
+    bsel, csel = Selection(baseline), Selection(candidate)
+    shared = sorted(set(base) & set(cand))
+    if not shared:
+        raise GateError(f"the reports share no case: baseline ran {len(base)} case(s) ({bsel.summary()}), "
+                        f"candidate ran {len(cand)} case(s) ({csel.summary()})")
+    v.shared = len(shared)
     for rid in sorted(base):
         if rid not in cand:
-            v.regressions.append(("vanished", rid, f"was {base[rid]['outcome']}"))
+            why = csel.why_not_run(base[rid])
+            if why:
+                v.notes.append(("not run in the candidate", rid, f"{why}; was {base[rid]['outcome']}"))
+            else:
+                v.regressions.append(("vanished", rid, f"was {base[rid]['outcome']}"))
             continue
         reg, note, detail = _case_changes(base[rid], cand[rid])
         if reg:
@@ -89,16 +201,32 @@ def compare(baseline, candidate, entries=(), strict=False):
         elif note:
             v.notes.append((note, rid, detail))
     for rid in sorted(set(cand) - set(base)):
-        v.notes.append(("new", rid, cand[rid]["outcome"]))
+        why = bsel.why_not_run(cand[rid])
+        if why:
+            v.notes.append(("not run in the baseline", rid, f"{why}; now {cand[rid]['outcome']}"))
+        else:
+            v.notes.append(("new", rid, cand[rid]["outcome"]))
     if strict:
         v.regressions += [("unexpected pass (strict)", rid, r["reason"] or "")
                           for rid, r in sorted(cand.items()) if r["outcome"] == "xpassed"]
     bf, cf = _fingerprints(baseline), _fingerprints(candidate)
     for key in sorted(set(bf) | set(cf), key=str):
-        if bf.get(key) != cf.get(key):
-            adapter, backend, prop = key
-            who = adapter + (f" ({backend})" if backend else "")
-            v.regressions.append(("fingerprint changed", who, f"{prop}: {bf.get(key)!r} -> {cf.get(key)!r}"))
+        if key not in cf:
+            v.notes.append(("fingerprint not measured in the candidate", _who(key), "measured in the baseline only"))
+            continue
+        if key not in bf:
+            v.notes.append(("fingerprint not measured in the baseline", _who(key), "measured in the candidate only"))
+            continue
+        v.fingerprints_compared += 1
+        for prop in sorted(set(bf[key]) | set(cf[key])):
+            b, c = bf[key].get(prop), cf[key].get(prop)
+            if b == c:
+                continue
+            if b is None or c is None:  # measured on one side only: not a change
+                side = "baseline" if c is None else "candidate"
+                v.notes.append(("property not measured", _who(key), f"{prop}: measured in the {side} only"))
+            else:
+                v.regressions.append(("fingerprint changed", _who(key), f"{prop}: {b!r} -> {c!r}"))
     return v
 
 
@@ -108,15 +236,46 @@ def _versions(report):
         "torch", "tensorflow-cpu", "keras", "tf-keras", "jax", "flax", "onnxruntime"))
 
 
+NOT_COMPARED = ("not run in the candidate", "not run in the baseline", "fingerprint not measured in the candidate",
+                "fingerprint not measured in the baseline", "property not measured")
+
+
+def compared_line(verdict, baseline, candidate) -> str:
+    """What was compared, in one line: "compared 263 cases present in both; 488 not run in the
+    candidate (--frameworks torch); 0 vanished; ..."."""
+    from collections import Counter
+
+    n = Counter(k for k, _, _ in verdict.notes + verdict.regressions)
+    bsel, csel = Selection(baseline), Selection(candidate)
+    bits = [f"compared {verdict.shared} case(s) present in both",
+            f"{n['not run in the candidate']} not run in the candidate"
+            + (f" ({csel.summary()})" if n["not run in the candidate"] else ""),
+            f"{n['vanished']} vanished"]
+    if n["not run in the baseline"]:
+        bits.append(f"{n['not run in the baseline']} not run in the baseline ({bsel.summary()})")
+    bits.append(f"{n['new']} new")
+    fp_out = n["fingerprint not measured in the candidate"] + n["fingerprint not measured in the baseline"]
+    if verdict.fingerprints_compared or fp_out:
+        bits.append(f"fingerprints: {verdict.fingerprints_compared} compared, {fp_out} measured on one side only")
+    return "; ".join(bits)
+
+
 def markdown(verdict, baseline, candidate, names):
     from collections import Counter
 
-    out = ["# Conformance gate", "",
-           f"- baseline: `{names[0]}` ({baseline['created']}; {_versions(baseline)})",
-           f"- candidate: `{names[1]}` ({candidate['created']}; {_versions(candidate)})",
+    def side(label, name, report):
+        return [f"- {label}: `{name}` ({report['created']}; {_versions(report)}); {len(report['results'])} "
+                f"records, {compared(report)} compared (not skipped)",
+                f"  - selection: {Selection(report).describe()}"]
+
+    out = ["# Conformance gate", "", compared_line(verdict, baseline, candidate) + ".", "",
+           *side("baseline", names[0], baseline), *side("candidate", names[1], candidate),
            f"- cases: {len(baseline['results'])} -> {len(candidate['results'])}", "",
            ("**PASS**: nothing regressed." if verdict.ok else f"**FAIL**: {len(verdict.regressions)} regression(s).")]
-    for title, rows in (("Regressions", verdict.regressions), ("Other changes", verdict.notes)):
+    notes = [row for row in verdict.notes if row[0] not in NOT_COMPARED]
+    skipped = [row for row in verdict.notes if row[0] in NOT_COMPARED]
+    for title, rows in (("Regressions", verdict.regressions), ("Other changes", notes),
+                        ("Not compared (not run or not measured on one side)", skipped)):
         if not rows:
             continue
         counts = Counter(k for k, _, _ in rows)

@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from conformance.core.files import write_text_atomic
 from conformance.core.frameworks import installed_version
 
-SCHEMA_VERSION = 2  # 2: records gained `kernel`
+SCHEMA_VERSION = 3  # 2: records gained `kernel`; 3: the `run` object (how the report was made)
+# Versions load_report reads: version 2 has no `run` (its selection is unknown: read as "everything ran").
+READABLE_VERSIONS = (2, 3)
 
 # Every record carries all of these keys (None where unknown), in this order.
 RECORD_KEYS = (
@@ -31,6 +33,16 @@ ENVIRONMENT_KEYS = ("python", "platform", "cpu", "cpu_count", "packages")
 # Optional top-level sections: lists of JSON objects that tests add through the plugin's
 # `conformance_section` fixture (and `parts`, the inputs of a merged report).
 SECTIONS = ("parts", "fingerprints", "findings", "claims", "benchmarks", "error_growth")
+
+# The `run` object: how the report was made (docs/report-schema.md, "run"). Every key is present,
+# null where unknown; a report merged without a run of its own (`merge`) also has "merged".
+RUN_KEYS = ("command", "profile", "seed", "k", "markers", "frameworks", "adapters", "variant", "parts",
+            "deselected")
+RUN_PART_KEYS = ("name", "ran", "why")
+_RUN_STR = ("profile", "seed", "k", "markers", "variant")
+_RUN_STR_LIST = ("command", "frameworks", "adapters", "deselected")
+# Outcomes that mean the case was actually compared (skips were not).
+COMPARED_OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "error")
 
 # Type rules of the record fields that tests may set; `id`, `suite`, `outcome` are checked apart.
 _STR_OR_NONE = ("adapter", "framework", "framework_version", "backend", "device", "kernel", "feature",
@@ -96,15 +108,52 @@ def node_id(record_id: str) -> str:
     return record_id
 
 
-def build_report(results, created: str | None = None, sections: dict | None = None) -> dict:
+def part_name(record_id: str) -> str:
+    """The part (process variant) a record id belongs to: its suffix ("keras-jax"), else "main"."""
+    nodeid = node_id(record_id)
+    return record_id[len(nodeid) + 2:-1] if nodeid != record_id else "main"
+
+
+def unknown_run() -> dict:
+    """The `run` of a report whose making is unknown (schema 2): every field null."""
+    return dict.fromkeys(RUN_KEYS)
+
+
+def complete_run(run: dict | None) -> dict:
+    """`run` with every RUN_KEYS key (None where absent); ValueError on an unknown key."""
+    run = dict(run or {})
+    extra = sorted(set(run) - set(RUN_KEYS) - {"merged"})
+    if extra:
+        raise ValueError(f"unknown run field(s) {extra}; known: {RUN_KEYS + ('merged',)}")
+    out = {k: run.get(k) for k in RUN_KEYS}
+    if "merged" in run:
+        out["merged"] = run["merged"]
+    return out
+
+
+def run_of(report: dict) -> dict:
+    """The `run` object of a loaded report; for a schema-2 report (no `run`), `unknown_run()`."""
+    run = report.get("run")
+    return complete_run(run) if isinstance(run, dict) else unknown_run()
+
+
+def compared(report: dict) -> int:
+    """How many records were actually compared: outcome passed, failed, xfailed, xpassed or
+    error (skipped records were not)."""
+    return sum(1 for r in report.get("results", ()) if r.get("outcome") in COMPARED_OUTCOMES)
+
+
+def build_report(results, created: str | None = None, sections: dict | None = None, run: dict | None = None) -> dict:
     """The report dict. Each result is completed with every RECORD_KEYS key (None if absent);
-    `sections` ({name: [objects]}, names from SECTIONS) are added when non-empty."""
+    `sections` ({name: [objects]}, names from SECTIONS) are added when non-empty; `run` (how the
+    report was made, RUN_KEYS) is completed with None for every key it lacks (None: all unknown)."""
     if created is None:
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
     report = {
         "schema_version": SCHEMA_VERSION,
         "created": created,
         "environment": environment(),
+        "run": complete_run(run),
         "results": [{k: r.get(k) for k in RECORD_KEYS} for r in results],
     }
     for name, entries in (sections or {}).items():
@@ -120,17 +169,25 @@ def validate_report(report) -> list[str]:
     if not isinstance(report, dict):
         return [f"report must be a JSON object, got {type(report).__name__}"]
     problems = []
-    for key in ("schema_version", "created", "environment", "results"):
+    version = report.get("schema_version")
+    # Schema 2 (read for old reports) is schema 3 without `run`.
+    required = ("schema_version", "created", "environment", "results") + (("run",) if version != 2 else ())
+    for key in required:
         if key not in report:
             problems.append(f"missing top-level key {key!r}")
-    if "schema_version" in report and report["schema_version"] != SCHEMA_VERSION:
-        problems.append(f"schema_version must be {SCHEMA_VERSION}, got {report['schema_version']!r}")
+    if "schema_version" in report and version not in READABLE_VERSIONS:
+        problems.append(f"schema_version must be {SCHEMA_VERSION} (or 2, an older report without `run`), "
+                        f"got {version!r}")
     if "created" in report:
         problems += _check_created(report["created"])
     if "environment" in report:
         problems += _check_environment(report["environment"])
-    for key in sorted(set(report) - {"schema_version", "created", "environment", "results"}):
-        if key not in SECTIONS:
+    if "run" in report and version != 2:
+        problems += _check_run(report["run"], "run")
+    for key in sorted(set(report) - set(required)):
+        if key == "run" and version == 2:
+            problems.append("unknown top-level key 'run' (schema version 2 has none; version 3 has)")
+        elif key not in SECTIONS:
             problems.append(f"unknown top-level key {key!r}")
         elif not isinstance(report[key], list) or not all(isinstance(e, dict) for e in report[key]):
             problems.append(f"{key} must be a list of objects")
@@ -154,6 +211,54 @@ def validate_report(report) -> list[str]:
         if rec.get("id") in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(rec.get("id"))
+    return problems
+
+
+def _is_str_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _check_run(run, where: str) -> list[str]:
+    """Problems with a `run` object (or one of a merged report's `run.merged` entries)."""
+    if not isinstance(run, dict):
+        return [f"{where} must be an object"]
+    problems = [f"{where}: missing key {k!r}" for k in RUN_KEYS if k not in run]
+    extra = sorted(set(run) - set(RUN_KEYS) - {"merged"})
+    if extra:
+        problems.append(f"{where}: unknown keys {extra}")
+    for k in _RUN_STR:
+        if run.get(k) is not None and not isinstance(run[k], str):
+            problems.append(f"{where}.{k} must be a string or null, got {run[k]!r}")
+    for k in _RUN_STR_LIST:
+        if run.get(k) is not None and not _is_str_list(run[k]):
+            problems.append(f"{where}.{k} must be a list of strings or null")
+    des = run.get("deselected")
+    if _is_str_list(des) and des != sorted(set(des)):
+        problems.append(f"{where}.deselected must be sorted, without duplicates")
+    parts = run.get("parts")
+    if parts is not None:
+        if not isinstance(parts, list):
+            problems.append(f"{where}.parts must be a list of objects or null")
+        else:
+            for i, p in enumerate(parts):
+                at = f"{where}.parts[{i}]"
+                if not isinstance(p, dict) or sorted(p) != sorted(RUN_PART_KEYS):
+                    problems.append(f"{at} must be an object with exactly the keys {list(RUN_PART_KEYS)}")
+                    continue
+                if not isinstance(p["name"], str) or not p["name"]:
+                    problems.append(f"{at}.name must be a non-empty string")
+                if not isinstance(p["ran"], bool):
+                    problems.append(f"{at}.ran must be true or false")
+                if p["why"] is not None and not isinstance(p["why"], str):
+                    problems.append(f"{at}.why must be a string or null")
+    if "merged" in run:
+        merged = run["merged"]
+        if not isinstance(merged, list):
+            problems.append(f"{where}.merged must be a list")
+        else:
+            for i, sub in enumerate(merged):
+                if sub is not None:
+                    problems += _check_run(sub, f"{where}.merged[{i}]")
     return problems
 
 
@@ -192,9 +297,23 @@ def write_report_atomic(report: dict, path) -> None:
     write_text_atomic(path, json.dumps(report, indent=1, allow_nan=False) + "\n")
 
 
+def _cut_short(text: str, error: json.JSONDecodeError) -> bool:
+    """Whether `text`, which failed to parse with `error`, is JSON that ends early (a cut file):
+    it opens an object or array and the parser ran off its end (the error is in its last token)."""
+    if not text.lstrip().startswith(("{", "[")):
+        return False
+    if error.msg.startswith("Unterminated string"):  # the string runs to the end of the text
+        return True
+    rest = text[error.pos:].rstrip()
+    return not any(c in rest for c in ' \t\r\n{}[],:"')
+
+
 def load_report(path) -> dict:
-    """Read a report.json; ReportError if it is missing, truncated, unparseable or another schema."""
+    """Read a report.json (a directory means DIR/report.json); ReportError if it is missing,
+    empty, not JSON, truncated, not an object, or of a schema version this tool does not read."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "report.json")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -207,17 +326,14 @@ def load_report(path) -> dict:
     try:
         report = json.loads(text)
     except json.JSONDecodeError as e:
-        # A report always ends with "}": if this text does not, it was cut short.
-        hint = "not valid JSON" if text.rstrip().endswith("}") else "truncated"
-        raise ReportError(f"report {path} is {hint} (line {e.lineno}, column {e.colno}: {e.msg})") from None
+        where = f"line {e.lineno}, column {e.colno}: {e.msg}"
+        if _cut_short(text, e):
+            raise ReportError(f"report {path} is truncated: it ends early ({where})") from None
+        raise ReportError(f"{path} is not JSON ({where})") from None
     if not isinstance(report, dict):
         raise ReportError(f"report {path} is not a JSON object")
     version = report.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ReportError(f"report {path} has schema_version {version!r}; this tool reads {SCHEMA_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise ReportError(f"report {path} has schema_version {version!r}; this tool reads versions "
+                          f"{' and '.join(map(str, READABLE_VERSIONS))}")
     return report
-
-
-
-def compared(report) -> int:  # TEMP until the meta branch lands
-    return sum(r["outcome"] in ("passed", "failed", "xfailed", "xpassed", "error") for r in report["results"])
