@@ -244,9 +244,10 @@ def _set_aside(out):
     return earlier
 
 
-def _run_metadata(args, parts, left_out, codes):
-    ran = [{"name": p.name, "ran": True, "why": None, "exit": codes.get(p.name)} for p in parts]
-    out = [{"name": p.name, "ran": False, "why": why, "exit": None} for p, why in left_out]
+def _run_metadata(args, parts, left_out):
+    """The merged report's `run` (docs/report-schema.md); `deselected` comes from the parts."""
+    ran = [{"name": p.name, "ran": True, "why": None} for p in parts]
+    out = [{"name": p.name, "ran": False, "why": why} for p, why in left_out]
     order = [p.name for p in PARTS]
     prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
     prog = "python -m conformance" if prog in ("__main__.py", "-m", "") else prog
@@ -308,7 +309,7 @@ def run(args, root):
         _stderr("no part could run" + "".join(f"; {p.name}: {why}" for p, why in left_out))
         return NOTHING_COMPARED
     try:
-        merged = merge_reports(named, run=_run_metadata(args, parts, left_out, codes))
+        merged = merge_reports(named, run=_run_metadata(args, parts, left_out))
     except MergeError as e:
         _stderr(f"cannot merge the parts: {e}")
         return INCOMPLETE
