@@ -271,3 +271,20 @@ def test_render_and_validate_take_the_report_directory(tmp_path):
     assert (tmp_path / "d" / "report.md").is_file() and not (tmp_path / "report.md").exists()
     r = conformance("validate", tmp_path / "d")
     assert r.returncode == 0 and "valid (1 passed)" in r.stdout
+
+
+def test_reports_say_how_they_were_made():
+    from conformance.results.render import render_html, render_markdown
+
+    run = {"command": ["rnn-conformance", "run", "--frameworks", "torch"], "profile": "ci", "seed": "7",
+           "frameworks": ["torch"], "adapters": [], "deselected": ["suites/a.py::x", "suites/a.py::y"],
+           "parts": [{"name": "main", "ran": True, "why": None},
+                     {"name": "tf-keras", "ran": False, "why": "tf_keras not in --frameworks"}]}
+    report = build_report([], run=run)
+    md = render_markdown(report).splitlines()
+    assert "- command: rnn-conformance run --frameworks torch" in md
+    assert "- hypothesis profile ci, seed 7" in md
+    assert "- selection: frameworks torch; 2 case(s) deselected" in md
+    assert "- parts left out: tf-keras (tf_keras not in --frameworks)" in md
+    assert "<li>parts left out: tf-keras (tf_keras not in --frameworks)</li>" in render_html(report)
+    assert "- command:" not in render_markdown(build_report([]))  # nothing recorded, nothing said

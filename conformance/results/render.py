@@ -113,6 +113,29 @@ def claim_rows(report):
              c.get("test", c.get("id", ""))] for c in report.get("claims", [])]
 
 
+def run_lines(report):
+    """How the report was made (its `run`), a few short lines: the command, the profile and
+    seed, the selection, the parts left out and why. Empty for a report that does not say."""
+    from conformance.results.report import run_of
+
+    run = run_of(report)
+    lines = []
+    if run.get("command"):
+        lines.append("command: " + " ".join(run["command"]))
+    if run.get("profile"):
+        lines.append(f"hypothesis profile {run['profile']}" + (f", seed {run['seed']}" if run.get("seed") else ""))
+    chosen = [f"frameworks {', '.join(run['frameworks'])}" if run.get("frameworks") else "",
+              f"-k {run['k']}" if run.get("k") else "", f"-m {run['markers']}" if run.get("markers") else "",
+              f"outside adapters {', '.join(run['adapters'])}" if run.get("adapters") else ""]
+    if any(chosen) or run.get("deselected"):
+        lines.append("selection: " + "; ".join([c for c in chosen if c] + (
+            [f"{len(run['deselected'])} case(s) deselected"] if run.get("deselected") else [])))
+    left = [p for p in run.get("parts") or () if not p["ran"]]
+    if left:
+        lines.append("parts left out: " + "; ".join(f"{p['name']} ({p['why']})" for p in left))
+    return lines
+
+
 def environment_rows(report):
     env = report["environment"]
     rows = [["python", env.get("python")], ["platform", env.get("platform")], ["cpu", env.get("cpu")],
@@ -145,6 +168,9 @@ def _md_table(header, rows):
 
 def render_markdown(report):
     out = [f"# Conformance report", "", f"Created {report['created']}: {summary_line(report)}.", ""]
+    made = run_lines(report)
+    if made:
+        out += [f"- {line}" for line in made] + [""]
     out += ["## Summary", "", _md_table(["adapter"] + [COLUMN_TITLES.get(c, c) for c in SUMMARY_COLUMNS] + ["total"],
                                         summary_rows(report)), ""]
     cols, rows = semantics_table(report)
@@ -240,7 +266,9 @@ def render_html(report):
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Conformance report</title>"
              f"<style>{STYLE}</style></head><body><h1>Conformance report</h1>"
-             f"<p>Created {e(report['created'])}: {e(summary_line(report))}.</p><nav>"
+             f"<p>Created {e(report['created'])}: {e(summary_line(report))}.</p>"
+             + ("<ul class=\"run\">" + "".join(f"<li>{e(line)}</li>" for line in run_lines(report)) + "</ul>"
+                if run_lines(report) else "") + "<nav>"
              + "".join(f"<a href=\"#{sid}\">{e(title)}</a>" for sid, title in SECTIONS) + "</nav>"]
 
     def section(sid, body):
