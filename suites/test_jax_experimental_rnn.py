@@ -23,6 +23,8 @@ from conformance.core.frameworks import installed_version, require
 from conformance.checks.parity import grad_errors, max_abs_errors
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("jax")
+
 GPU_PATH = "jax.experimental.rnn.lstm"
 # Not in the registry (whose entries must run on "cpu"): the CPU twin lstm_ref is, with the
 # same features; this is the same adapter on device "cuda".

@@ -26,7 +26,7 @@ from conformance.adapters.keras import strategies as KS
 from conformance.core.frameworks import installed_version, require
 from conformance.adapters.keras.coverage import masked, run_config
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 EXAMPLES = max(4, settings.default.max_examples // 2)
 NODE = "suites/test_keras_coverage.py::test_known_deviation[{}]"
 ENTRIES = expect.load_dir(paths.EXPECTATIONS)

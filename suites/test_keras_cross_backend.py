@@ -25,6 +25,8 @@ from conformance.adapters.keras import cross_backend as XB
 from conformance.adapters.keras import strategies as KS
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("keras")
+
 IDS = [XB.config_id(c) for c in XB.CONFIGS]
 
 

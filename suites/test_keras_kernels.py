@@ -31,7 +31,7 @@ from conformance.adapters.keras import strategies as KS
 from conformance.adapters.keras import kernels as kk
 from conformance.core.frameworks import require
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 SEED = 3
 RIGHT_PADDED = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
 FACTORS = {  # name -> constructor / call overrides of the base

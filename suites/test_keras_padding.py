@@ -23,7 +23,7 @@ from conformance.core.frameworks import require
 from conformance.checks.parity import grad_errors, max_abs_errors
 from conformance.core.tolerances import tolerance
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 GRID = list(itertools.product(("lstm", "gru"), (False, True), (False, True), (False, True)))
 SEED = 11
 

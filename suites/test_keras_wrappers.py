@@ -31,7 +31,7 @@ from conformance.checks.parity import max_abs_errors
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 P, SEED = 0.5, 1234
 B, T, F = 8, 32, 6  # structure measurements
 VALUE_TOL = 1e-6  # relative: out / x in float32 is the mask value to a few ulps

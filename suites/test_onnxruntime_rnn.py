@@ -25,6 +25,8 @@ from conformance.core.frameworks import installed_version, require
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("onnxruntime")
+
 EXAMPLES = max(6, settings.default.max_examples // 4)
 OPS = ["LSTM", "GRU"]
 UPSTREAM_LAYOUT = ("https://github.com/microsoft/onnxruntime/pull/7687 (opset-14 RNN ops registered without "

@@ -16,6 +16,8 @@ from conformance.core.frameworks import installed_version, require
 from conformance.oracles import probe as P
 from conformance.adapters.torch import replay as R
 
+pytestmark = pytest.mark.framework("torch")
+
 CASES = [(p, seed) for p in (0.1, 0.5, 0.9) for seed in (0, 1)]
 TOL = {"float32": 1e-5, "float64": 1e-10}
 

@@ -22,6 +22,8 @@ from conformance.checks.parity import max_abs_errors
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("tensorflow")
+
 EXAMPLES = max(8, settings.default.max_examples // 2)
 
 

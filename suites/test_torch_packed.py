@@ -31,6 +31,8 @@ from conformance.checks.parity import Run, max_abs_errors, registry_params
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("torch")
+
 PADDING_VALUE = -7.25
 EXAMPLES = max(6, settings.default.max_examples // 15)
 PACKED = [p for p in registry_params("lengths") if p.values[0].framework == "torch"]

@@ -15,6 +15,12 @@ imports torch, TensorFlow, Keras, JAX, Flax or ONNX.
 Outside paths join the suites through the environment variable ``RNN_CONFORMANCE_ADAPTERS``
 (comma-separated specs of `AdapterInfo` objects): `adapters()` returns the built-ins followed
 by those, and the suites parametrize over `adapters()`.
+
+``FRAMEWORKS`` are the framework names the suites declare (pytest mark ``framework(name, ...)``)
+and ``--frameworks`` selects: the top-level import names of the built-in paths' frameworks
+(``flax.linen`` and ``flax.nnx`` are both ``flax``). `selectable()` adds ``REFERENCE`` (tests
+that need only NumPy and the reference) and the frameworks of the outside paths;
+`check_frameworks()` refuses any other name, listing the valid ones.
 """
 from __future__ import annotations
 
@@ -23,9 +29,14 @@ import os
 
 from conformance.adapters.base import AdapterInfo, _check_spec
 
-__all__ = ["ADAPTERS", "ENV_VAR", "adapters", "get", "info_of", "load", "resolve"]
+__all__ = ["ADAPTERS", "ENV_VAR", "FRAMEWORKS", "REFERENCE", "adapters", "check_frameworks", "get", "info_of",
+           "load", "resolve", "selectable", "top_level"]
 
 ENV_VAR = "RNN_CONFORMANCE_ADAPTERS"
+# Top-level framework names (AdapterInfo.framework up to its first dot); tests/test_registry.py
+# checks that every built-in path's framework is one of them.
+FRAMEWORKS = ("torch", "keras", "tf_keras", "tensorflow", "flax", "jax", "onnxruntime")
+REFERENCE = "reference"  # the pseudo-framework of tests that need only NumPy and the reference
 _A = "conformance.adapters."
 
 # torch: each module declared once, then one path per input variant (see adapters/torch/common.py).
@@ -121,6 +132,34 @@ ADAPTERS = tuple(
 _BY_NAME = {info.name: info for info in ADAPTERS}
 if len(_BY_NAME) != len(ADAPTERS):  # pragma: no cover - guarded by tests/test_registry.py
     raise RuntimeError("registry: adapter names must be unique")
+
+
+def top_level(framework):
+    """The name --frameworks selects a framework by: "flax.linen" -> "flax"."""
+    return framework.split(".")[0]
+
+
+def selectable(infos=None):
+    """Every name --frameworks accepts: REFERENCE, FRAMEWORKS, then the top-level frameworks of
+    the outside paths among `infos` (default: `adapters()`, which reads $RNN_CONFORMANCE_ADAPTERS)."""
+    infos = adapters() if infos is None else infos
+    return tuple(dict.fromkeys((REFERENCE, *FRAMEWORKS, *(top_level(i.framework) for i in infos))))
+
+
+def check_frameworks(names, infos=None):
+    """`names` as a list if every one is in `selectable(infos)`; else ValueError naming the
+    unknown ones and listing the valid names. A dotted name ("flax.linen") is refused with the
+    top-level name to use instead."""
+    names = list(names)
+    valid = selectable(infos)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        hints = [f"{n!r} is selected as {top_level(n)!r}" for n in unknown if top_level(n) in valid]
+        raise ValueError(f"unknown framework{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(valid)}" + (f" ({'; '.join(hints)})" if hints else "")
+                         + "; an outside adapter's framework is valid once the adapter is registered "
+                           "(--adapter or $" + ENV_VAR + ")")
+    return names
 
 
 def resolve(spec):
