@@ -49,7 +49,7 @@ def padding_value_variant(info):
 
 def repro_snippet(name, case, dtype, check):
     return "\n".join(repro_header(case) + [
-        f"info = registry.get({name!r})",
+        f"info = registry.info_of({name!r})",
         f"# {check}",
         "import dataclasses; info = dataclasses.replace(info, options={**info.options, 'padding_value': "
         f"{PADDING_VALUE}}})",
@@ -85,7 +85,7 @@ def test_packed_padding_value_order_and_final_states(info, device, conformance_r
         @given(case=with_lengths(info), dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
-            repro = repro_snippet(info.name, case, dtype, "padding_value, order and final states")
+            repro = repro_snippet(registry.loadable_name(info), case, dtype, "padding_value, order and final states")
             run.example(case.seed, repro)
             got = adapters[dtype].forward(stack, x, h0, c0, **lengths_of(case))
             want = reference.run(stack, x, h0, c0, **lengths_of(case))
@@ -128,7 +128,7 @@ def test_packed_equals_padded(info, device, conformance_record):
                dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
-            run.example(case.seed, repro_snippet(info.name, case, dtype, "packed vs padded"))
+            run.example(case.seed, repro_snippet(registry.loadable_name(info), case, dtype, "packed vs padded"))
             a = packed[dtype].forward(stack, x, h0, c0, **lengths_of(case))
             b = padded[dtype].forward(stack, x, h0, c0)
             valid = reference.lengths_to_valid(np.asarray(case.lengths), case.steps)

@@ -257,3 +257,12 @@ def test_selectable_names_and_check_frameworks():
     with pytest.raises(ValueError, match=r"\('flax.linen' is selected as 'flax'\)"):
         registry.check_frameworks(["flax.linen"], registry.ADAPTERS)
 
+
+def test_loadable_name():
+    """What a repro passes to load(): a built-in's name, an outside path's registering spec."""
+    assert registry.loadable_name(registry.get("torch.nn.GRU")) == "torch.nn.GRU"
+    spec = "examples.hand_lstm:INFO"
+    info = registry.info_of(spec)
+    env = {registry.ENV_VAR: f"no_such_module_xyz:INFO, {spec}"}  # a broken spec is skipped here
+    assert registry.loadable_name(info, env) == spec
+    assert registry.loadable_name(info, {}) == info.name  # registered by no spec: its name

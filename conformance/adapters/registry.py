@@ -14,7 +14,8 @@ imports torch, TensorFlow, Keras, JAX, Flax or ONNX.
 
 Outside paths join the suites through the environment variable ``RNN_CONFORMANCE_ADAPTERS``
 (comma-separated specs of `AdapterInfo` objects): `adapters()` returns the built-ins followed
-by those, and the suites parametrize over `adapters()`.
+by those, and the suites parametrize over `adapters()`. `loadable_name(info)` is what `load()`
+rebuilds a path from in a fresh interpreter (repros): a built-in's name, an outside path's spec.
 
 ``FRAMEWORKS`` are the framework names the suites declare (pytest mark ``framework(name, ...)``)
 and ``--frameworks`` selects: the top-level import names of the built-in paths' frameworks
@@ -30,7 +31,7 @@ import os
 from conformance.adapters.base import AdapterInfo, _check_spec
 
 __all__ = ["ADAPTERS", "ENV_VAR", "FRAMEWORKS", "REFERENCE", "adapters", "check_frameworks", "get", "info_of",
-           "load", "resolve", "selectable", "top_level"]
+           "load", "loadable_name", "resolve", "selectable", "top_level"]
 
 ENV_VAR = "RNN_CONFORMANCE_ADAPTERS"
 # Top-level framework names (AdapterInfo.framework up to its first dot); tests/test_registry.py
@@ -238,13 +239,32 @@ def _checked(adapter, where):
     return adapter
 
 
+def _env_specs(env):
+    return [s.strip() for s in env.get(ENV_VAR, "").split(",") if s.strip()]
+
+
+def loadable_name(info, env=None):
+    """What `load()` rebuilds path `info` from in a fresh interpreter, for repros: the name of a
+    built-in path, the "package.module:INFO" spec that registered an outside one through
+    $RNN_CONFORMANCE_ADAPTERS (what --adapter got); the name if no spec registered it."""
+    if info.name in _BY_NAME:
+        return info.name
+    env = os.environ if env is None else env
+    for spec in _env_specs(env):
+        try:
+            if info_of(spec).name == info.name:
+                return spec
+        except Exception:  # noqa: BLE001 - a broken spec is adapters()'s to report, not a repro's
+            continue
+    return info.name
+
+
 def adapters(env=None):
     """The built-in ADAPTERS followed by the outside ones named in $RNN_CONFORMANCE_ADAPTERS
     (comma-separated "package.module:INFO" specs); names must stay unique."""
     env = os.environ if env is None else env
-    extra = [s.strip() for s in env.get(ENV_VAR, "").split(",") if s.strip()]
     out = list(ADAPTERS)
-    for spec in extra:
+    for spec in _env_specs(env):
         info = info_of(spec)
         if info.name in {i.name for i in out}:
             raise ValueError(f"{ENV_VAR}: adapter name {info.name!r} ({spec}) is already registered")

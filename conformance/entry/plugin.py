@@ -382,6 +382,15 @@ def _classify(report) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _adapter_args() -> str:
+    """" --adapter=SPEC" for each outside adapter of this run (--adapter and the variable): a
+    pytest repro needs them to collect the outside paths' test ids."""
+    from conformance.adapters import registry
+
+    specs = [s.strip() for s in os.environ.get(registry.ENV_VAR, "").split(",") if s.strip()]
+    return "".join(f" --adapter={shlex.quote(spec)}" for spec in specs)
+
+
 class Recorder:
     def __init__(self, config, path):
         self.config = config
@@ -409,6 +418,7 @@ class Recorder:
         cmd = (f"{self.env_prefix()}python -m pytest {quoted} -p no:cacheprovider "
                f"--hypothesis-profile={settings.get_current_profile_name()}")
         seed = self.config.getoption("--hypothesis-seed", None)
+        cmd += _adapter_args()
         return cmd + (f" --hypothesis-seed={shlex.quote(str(seed))}" if seed is not None else "")
 
     def _new(self, nodeid: str) -> dict:
