@@ -44,7 +44,7 @@ def test_cudnn_lstm_full_case(device, conformance_record):
     info = GPU_INFO
     case = full_case(info)
     rec = record_base(GPU_PATH, device, "cuDNN LSTM: every declared feature, outputs and gradients")
-    rec["repro"] = ("from suites.test_jax_experimental_rnn import GPU_INFO; from conformance import registry\n"
+    rec["repro"] = ("from suites.test_jax_experimental_rnn import GPU_INFO; from conformance.adapters import registry\n"
                     f"registry.load(GPU_INFO, device={device!r})  # then as test_cudnn_lstm_full_case")
     try:
         adapter = registry.load(info, device=device)

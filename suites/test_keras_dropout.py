@@ -96,7 +96,7 @@ def repro(framework, case, rates, opts, gates):
     return "\n".join([
         f"# {env} python",
         "import numpy as np, reference",
-        "from conformance import keras_strategies as KS, registry",
+        "from conformance.adapters import registry", "from conformance.adapters.keras import strategies as KS",
         "from conformance.core.adapter_strategies import rounded",
         "from conformance.core.strategies import Case",
         f"case = {case.short()}",

@@ -153,7 +153,7 @@ def masks_of(values, time="sequence"):
 def layer_repro(cell, name):
     return "\n".join([
         "# KERAS_BACKEND=<backend> python", "import numpy as np, keras, reference",
-        "from conformance import keras_strategies as KS, registry",
+        "from conformance.adapters import registry", "from conformance.adapters.keras import strategies as KS",
         "from conformance.core.strategies import Case",
         f"case, stack, x, h0, c0 = KS.nonzero_case({small_case(cell)[0].short()})",
         f"F = {small_case(cell)[0].input_size}; layer = {SOURCES[name]}",

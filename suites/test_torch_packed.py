@@ -190,7 +190,8 @@ def test_cpu_kernel_of_packed_input(label, conformance_record):
     stack, x, h0, c0 = rounded(case)
     adapter = registry.load(name)
     kernel = adapter.kernel_of(stack, x, h0, c0, **lengths_of(case))
-    snippet = ("from conformance import registry\nfrom conformance.core.adapter_strategies import lengths_of, rounded\n"
+    snippet = ("from conformance.adapters import registry\n"
+               "from conformance.core.adapter_strategies import lengths_of, rounded\n"
                f"from conformance.core.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
                f"print(registry.load({name!r}).kernel_of(stack, x, h0, c0, **lengths_of(case)))")
     conformance_record(adapter=name, framework="torch", framework_version=installed_version("torch"), device="cpu",
