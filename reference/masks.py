@@ -107,8 +107,17 @@ class MaskSampler:
     """Seeded sampler for every mask kind (numpy.random.Generator, PCG64)."""
 
     def __init__(self, seed):
+        """`seed`: what numpy.random.default_rng takes (a non-negative integer or a sequence of
+        them, a SeedSequence, BitGenerator or Generator; None draws fresh entropy), but not a bool."""
+        try:
+            if isinstance(seed, (bool, np.bool_)):
+                raise TypeError("bool")
+            rng = np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            raise ValueError(f"seed: expected a non-negative integer (or a sequence of them, a numpy "
+                             f"SeedSequence or Generator), got {seed!r}") from None
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self.rng = rng
 
     def mask(self, rate, batch, size, *, steps=None, time="sequence", gates=1, dtype=np.float64):
         """One mask. time='step' needs `steps`; gates > 1 gives one independent mask per gate."""

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from ._checks import as_float_array, check_optional_scalar
+from ._checks import as_float_array, check_choice, check_optional_scalar, check_positive_int
 
 LSTM_GATES = ("i", "f", "g", "o")
 GRU_GATES = ("r", "z", "n")
@@ -149,9 +149,19 @@ class GRUWeights:
         return _array_fields(self)
 
 
+def _check_sizes(rng, input_size, hidden_size):
+    if not callable(getattr(rng, "uniform", None)):
+        raise ValueError(f"rng: expected a numpy.random.Generator (numpy.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
+    return check_positive_int("input_size", input_size), check_positive_int("hidden_size", hidden_size)
+
+
 def random_lstm(rng, input_size, hidden_size, *, proj_size=None, peephole=False, biases=True,
                 forget_bias=0.0, cell_clip=None, scale=None):
     """Random asymmetric LSTM weights, uniform in [-scale, scale] (default 1/sqrt(H), as torch)."""
+    input_size, hidden_size = _check_sizes(rng, input_size, hidden_size)
+    if proj_size:  # None or 0: no projection (torch's proj_size=0)
+        proj_size = check_positive_int("proj_size", proj_size)
     s = 1.0 / np.sqrt(hidden_size) if scale is None else scale
     u = lambda *shape: rng.uniform(-s, s, size=shape)  # noqa: E731
     hout = proj_size or hidden_size
@@ -166,6 +176,7 @@ def random_lstm(rng, input_size, hidden_size, *, proj_size=None, peephole=False,
 
 def random_gru(rng, input_size, hidden_size, *, reset_after=True, biases=True, hidden_bias=True, scale=None):
     """Random asymmetric GRU weights; hidden_bias=False drops b_h (e.g. Keras reset_after=False)."""
+    input_size, hidden_size = _check_sizes(rng, input_size, hidden_size)
     s = 1.0 / np.sqrt(hidden_size) if scale is None else scale
     u = lambda *shape: rng.uniform(-s, s, size=shape)  # noqa: E731
     return GRUWeights(
@@ -177,8 +188,9 @@ def random_gru(rng, input_size, hidden_size, *, reset_after=True, biases=True, h
 
 
 def random_stack(rng, cell, input_size, hidden_size, num_layers=1, bidirectional=False, **kwargs):
-    """A list over layers of a list over directions of random weights."""
-    make = {"lstm": random_lstm, "gru": random_gru}[cell]
+    """A list over layers of a list over directions of random weights; `cell` "lstm" or "gru"."""
+    make = {"lstm": random_lstm, "gru": random_gru}[check_choice("cell", cell, ("lstm", "gru"))]
+    num_layers = check_positive_int("num_layers", num_layers)
     dirs = 2 if bidirectional else 1
     stack = []
     size = input_size

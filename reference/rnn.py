@@ -27,7 +27,7 @@ import numpy as np
 
 from ._checks import as_float_array, check_dtype
 from .cells import make_kernel
-from .masks import LayerMasks, StackMasks
+from .masks import LayerMasks, Mask, StackMasks
 from .padding import check_lengths, check_policy, check_step_mask, lengths_to_valid
 from .params import GRUWeights, LSTMWeights
 
@@ -108,12 +108,22 @@ def _stack_masks(masks, stack):
     if not isinstance(masks, StackMasks):
         raise ValueError(f"masks: expected LayerMasks or StackMasks, got {type(masks).__name__}")
     layers = masks.layers or [[LayerMasks() for _ in range(D)] for _ in range(L)]
-    if len(layers) != L or any(len(row) != D for row in layers):
+    if len(layers) != L or any(not isinstance(row, (list, tuple)) or len(row) != D for row in layers):
         raise ValueError(f"masks.layers: expected {L} layers of {D} directions")
+    for l, row in enumerate(layers):
+        for d, lm in enumerate(row):
+            if not isinstance(lm, LayerMasks):
+                raise ValueError(f"masks.layers[{l}][{d}]: expected LayerMasks, got {type(lm).__name__}")
     inter = list(masks.inter_layer) or [None] * (L - 1)
     if len(inter) != L - 1:
         raise ValueError(f"masks.inter_layer: expected {L - 1} entries (one per layer boundary), got {len(inter)}")
     return layers, inter
+
+
+def _check_mask(m, name):
+    if not isinstance(m, Mask):
+        raise ValueError(f"{name}: expected a Mask, got {type(m).__name__} (an array of values goes in "
+                         "Mask(values, time=..., per_gate=...), which states its structure)")
 
 
 def _layer_mask_arrays(lm, w, steps, batch, dtype, name):
@@ -129,6 +139,7 @@ def _layer_mask_arrays(lm, w, steps, batch, dtype, name):
         if m is None:
             out[kind] = None
             continue
+        _check_mask(m, f"{name}.{kind}")
         full = m.full(steps, gates, batch, size, dtype, name=f"{name}.{kind}")
         out[kind] = np.broadcast_to(full, (steps,) + full.shape[1:])
     return out
@@ -176,6 +187,7 @@ def _prepare(stack, x, h0, c0, masks, lengths, step_mask, padding, reverse, go_b
         if m is None:
             inter_arrays.append(None)
             continue
+        _check_mask(m, f"masks.inter_layer[{l}]")
         width = D * stack[l][0].output_size
         full = m.full(steps, 1, batch, width, dtype, name=f"masks.inter_layer[{l}]")[:, 0]
         inter_arrays.append(np.broadcast_to(full, (steps, batch, width)))

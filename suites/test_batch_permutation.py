@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance.adapters import registry
 from conformance.core.adapter_strategies import (
     batch_permutation, case_shape, dtypes_of, lengths_of, parity_cases, permute_rows, rounded)
 from conformance.checks.parity import Run, max_abs_errors, registry_params
@@ -28,7 +29,7 @@ EXAMPLES = max(6, settings.default.max_examples // 15)
 def repro_snippet(name, case, dtype):
     return "\n".join([
         "import numpy as np",
-        "from conformance import registry",
+        "from conformance.adapters import registry",
         "from conformance.core.adapter_strategies import batch_permutation, lengths_of, permute_rows, rounded",
         "from conformance.core.strategies import Case",
         f"case = {case.short()}",
@@ -54,7 +55,7 @@ def test_batch_permutation(info, device, conformance_record):
                dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
-            repro = repro_snippet(info.name, case, dtype)
+            repro = repro_snippet(registry.loadable_name(info), case, dtype)
             run.example(case.seed, repro)
             adapter, perm = adapters[dtype], batch_permutation(case)
             base = adapter.forward(stack, x, h0, c0, **lengths_of(case))

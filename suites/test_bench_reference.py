@@ -31,6 +31,8 @@ from conformance.adapters.torch import bench as torch_bench
 from conformance.core import bench
 from conformance.core.frameworks import installed_version, require
 
+pytestmark = pytest.mark.framework("torch")
+
 BOUNDS = {"forward": 3.0, "backward": 5.0}
 THREADS = ("one", "default")
 SIZES = ("medium", "large") if bench.full_mode() else ("small",)

@@ -36,6 +36,15 @@ from conformance.results import claims
 from conformance.oracles import statistics as st
 from conformance.core.frameworks import require
 
+# The frameworks each check needs (the plugin's --frameworks selects by them): Keras 3 on its
+# TensorFlow backend with TensorFlow's own API, plus tf-keras 2 for the checks comparing with it
+# (documents 001 and 003 also ask tf-keras, in a subprocess, where it is installed); torch for
+# document 002; nothing but Python for a check that only compiles a document's code.
+KERAS_ON_TF = pytest.mark.framework("tensorflow", "keras")
+KERAS_AND_TF_KERAS = pytest.mark.framework("tensorflow", "keras", "tf_keras")
+TORCH = pytest.mark.framework("torch")
+REFERENCE_ONLY = pytest.mark.framework("reference")
+
 CLAIMS = claims.load()
 SEED = int(os.environ.get("RNN_CONFORMANCE_SEED", "20261123"))
 ALPHA = st.ALPHA  # false-alarm probability of every statistical decision here
@@ -233,6 +242,7 @@ def block_lstm_vs_reference(T=5, B=3, I=4, H=6):
     return err, tolerance("float32", *case_shape(stack, T))
 
 
+@KERAS_ON_TF
 def test_c000_contrib_fused_cell(ledger):
     tf, _ = keras_tf()
     contrib = hasattr(tf, "contrib") or hasattr(tf.compat.v1, "contrib")
@@ -250,6 +260,7 @@ def test_c000_contrib_fused_cell(ledger):
     assert err <= tol, f"tf.raw_ops.BlockLSTM differs from the reference: {err:.3g} > {tol:.3g}; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c000_fused_uses_cudnn(ledger):
     tf, _ = keras_tf()
     gpus = tf.config.list_physical_devices("GPU")
@@ -271,6 +282,7 @@ def test_c000_fused_uses_cudnn(ledger):
     assert ran_on_cpu or gpus, f"BlockLSTM neither matched on CPU nor had a GPU: {err:.3g} > {tol:.3g}; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c000_fused_single_call_no_dropout(ledger):
     tf, _ = keras_tf()
     from tensorflow.python.framework import op_def_registry
@@ -299,6 +311,7 @@ def test_c000_fused_single_call_no_dropout(ledger):
     assert out.h.shape == (T, B, H) and np.all(np.isfinite(out.h)), f"BlockLSTM output broken; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c000_input_keep_prob_per_step(ledger):
     keep = 0.8
     y, _ = dropout_wrapper_run(dict(input_keep_prob=keep))
@@ -318,6 +331,7 @@ def test_c000_input_keep_prob_per_step(ledger):
                   f"{np.unique(np.round(m, 5)).tolist()}.", framework="tensorflow")
 
 
+@KERAS_ON_TF
 def test_c000_output_keep_prob_hidden_state(ledger):
     keep, T = 0.8, 8
     y, state = dropout_wrapper_run(dict(output_keep_prob=keep), T=T)
@@ -337,6 +351,7 @@ def test_c000_output_keep_prob_hidden_state(ledger):
     assert rate_ok, f"output dropout rate off: {rate_text}; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c000_state_dropout_needs_custom_cell(ledger):
     tf, _ = keras_tf()
     from tensorflow.python.keras.layers.legacy_rnn import rnn_cell_wrapper_impl as impl
@@ -354,6 +369,7 @@ def test_c000_state_dropout_needs_custom_cell(ledger):
     assert np.all(np.isfinite(state)), ledger.ctx
 
 
+@KERAS_ON_TF
 def test_c000_custom_cell_state_keep_prob(ledger):
     tf, keras = keras_tf()
 
@@ -390,6 +406,7 @@ def test_c000_custom_cell_state_keep_prob(ledger):
     assert as_keep != as_rate, f"the measured rate fits both or neither reading: {text_keep}; {text_rate}; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c000_dropoutwrapper_integrated_in_layers(ledger):
     tf, keras = keras_tf()
     try:
@@ -417,6 +434,7 @@ def test_c000_dropoutwrapper_integrated_in_layers(ledger):
 
 # ================================================================== 001: recurrent dropout with CuDNN layers
 
+@KERAS_ON_TF
 def test_c001_cudnn_layers(ledger, monkeypatch):
     tf, keras = keras_tf()
     import keras.src.backend as kb
@@ -459,6 +477,7 @@ def test_c001_cudnn_layers(ledger, monkeypatch):
     assert fast[0.0] > 0, f"the fast-path probe never saw keras.src.backend.lstm called; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c001_recurrent_dropout_per_step(ledger):
     v = keras_probe("recurrent_dropout", "recurrent")["recurrent"]
     check_probe(v, 2.0, ledger.ctx)
@@ -473,6 +492,7 @@ def test_c001_recurrent_dropout_per_step(ledger):
     assert 0.3 < 1 - k.mean() < 0.7, f"recurrent masks dropped {1 - k.mean():.3f}, not about 0.5; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c001_dropout_layer_outside_ineffective(ledger):
     tf, keras = keras_tf()
     from conformance.adapters import registry
@@ -533,6 +553,7 @@ class _Wrapper:
         return RecurrentDropoutWrapper
 
 
+@KERAS_ON_TF
 def test_c001_wrapper_runs_as_written(ledger):
     tf, keras = keras_tf()
     W = _Wrapper.make(tf, keras, modern=False)
@@ -573,6 +594,7 @@ def wrapper_masks(training):
     return np.diff(y, axis=1, prepend=0.0).transpose(1, 0, 2)
 
 
+@KERAS_ON_TF
 def test_c001_wrapper_fresh_mask_per_step(ledger):
     m = wrapper_masks(True)
     check_probe(m, 1.0, ledger.ctx)
@@ -585,6 +607,7 @@ def test_c001_wrapper_fresh_mask_per_step(ledger):
                   f"consecutive steps; {rate_text}.", framework="keras")
 
 
+@KERAS_ON_TF
 def test_c001_wrapper_is_recurrent_dropout(ledger):
     m_train, m_infer = wrapper_masks(True), wrapper_masks(False)
     dev_state = st.value_deviation(m_train, 1.0)  # a masked h_(t-1) would break y_t - y_(t-1) in {0, 1}
@@ -601,6 +624,7 @@ def test_c001_wrapper_is_recurrent_dropout(ledger):
     assert dev_state < 1e-4, f"accumulator readout broken: {dev_state:.3g}; {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c001_timedistributed_dropout(ledger):
     tf, keras = keras_tf()
     x = np.ones((64, 8, 16), np.float32)
@@ -622,6 +646,7 @@ def test_c001_timedistributed_dropout(ledger):
                   f"shapes {built}.", framework="keras")
 
 
+@KERAS_ON_TF
 def test_c001_lambda_dropout(ledger):
     tf, keras = keras_tf()
 
@@ -661,6 +686,7 @@ def torch_packed_case():
                     p=0.5, lengths=(3, 6, 1, 5), seed=SEED % 2**31)
 
 
+@TORCH
 def test_c002_dropout_on_packed_wrong_gradients(ledger):
     case = torch_packed_case()
     from .test_torch_dropout import check_user_dropout
@@ -676,6 +702,7 @@ def test_c002_dropout_on_packed_wrong_gradients(ledger):
     assert pad_grad == 0.0, msg
 
 
+@TORCH
 def test_c002_dropout_directly_on_packed(ledger):
     torch = require("torch")
     import torch.nn.functional as F
@@ -700,6 +727,7 @@ def test_c002_dropout_directly_on_packed(ledger):
     assert data.shape[0] == sum(lengths), ledger.ctx
 
 
+@TORCH
 def test_c002_consistent_mask_over_length(ledger):
     torch = require("torch")
     torch.manual_seed(SEED)
@@ -749,6 +777,7 @@ def example_batch(torch, batch=32, steps=20):
     return x, lengths
 
 
+@TORCH
 def test_c002_example1_last_hidden_state(ledger):
     torch = require("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -773,6 +802,7 @@ def test_c002_example1_last_hidden_state(ledger):
     assert zero_rows <= short, f"rows of full length were zero too; {ledger.ctx}"
 
 
+@TORCH
 def test_c002_example1_dropout_correct(ledger):
     torch = require("torch")
     model = lstm_model(torch)
@@ -792,6 +822,7 @@ def test_c002_example1_dropout_correct(ledger):
     assert 0 < frac < 1, ledger.ctx
 
 
+@TORCH
 def test_c002_example2_runs(ledger):
     torch = require("torch")
     model = lstm_model(torch).eval()
@@ -819,6 +850,7 @@ def test_c002_example2_runs(ledger):
         assert model(x, full).shape[0] == 32, ledger.ctx
 
 
+@TORCH
 def test_c002_presort_optional(ledger):
     torch = require("torch")
     model = lstm_model(torch).double().eval()
@@ -836,6 +868,7 @@ def test_c002_presort_optional(ledger):
     assert direct.shape == (32, 10) and bool(torch.isfinite(direct).all()), ledger.ctx
 
 
+@TORCH
 def test_c002_gradients_through_packing(ledger):
     torch = require("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -860,6 +893,7 @@ def test_c002_gradients_through_packing(ledger):
     assert bool(torch.isfinite(x.grad).all()), ledger.ctx
 
 
+@TORCH
 def test_c002_dropout_biases_gradients(ledger):
     torch = require("torch")
     torch.manual_seed(SEED)
@@ -902,6 +936,7 @@ def train_variable_batches(keras, model, shapes=((7, 10), (3, 6), (5, 12), (1, 4
     return losses
 
 
+@KERAS_ON_TF
 def test_c003_example1_fails_variable_batch(ledger):
     tf, keras = keras_tf()
     keras.utils.set_random_seed(SEED % 2**31)
@@ -931,6 +966,7 @@ def test_c003_example1_fails_variable_batch(ledger):
     assert failed or all(np.isfinite(losses)), ledger.ctx
 
 
+@KERAS_ON_TF
 def test_c003_dropout_mask_batch_fixed(ledger):
     tf, keras = keras_tf()
     layer = keras.layers.Dropout(0.5, seed=SEED % 2**31)
@@ -948,6 +984,7 @@ def test_c003_dropout_mask_batch_fixed(ledger):
                   f"give {traced}: the mask is drawn per call from the input's dynamic shape.", framework="keras")
 
 
+@KERAS_ON_TF
 def test_c003_rnn_dropout_variable_batch(ledger):
     tf, keras = keras_tf()
     keras.utils.set_random_seed(SEED % 2**31)
@@ -1005,6 +1042,7 @@ def mask_reach(keras, middle):
             "training": padding_invariance(example2_model(keras, middle(0.0)), True)}
 
 
+@KERAS_ON_TF
 def test_c003_example2_masking(ledger):
     tf, keras = keras_tf()
     keras.utils.set_random_seed(SEED % 2**31)
@@ -1032,6 +1070,7 @@ def test_c003_example2_masking(ledger):
     assert control > 1e-4, f"the padding measure cannot see a missing mask ({control:.3g}); {ledger.ctx}"
 
 
+@KERAS_ON_TF
 def test_c003_example3_dynamic_dropout(ledger):
     tf, keras = keras_tf()
 
@@ -1080,6 +1119,7 @@ def test_c003_example3_dynamic_dropout(ledger):
 
 # ================================================================== 004: dropout vs recurrent_dropout vs Dropout
 
+@KERAS_ON_TF
 def test_c004_gru_dropout_constructor(ledger):
     tf, keras = keras_tf()
     features_size = 6
@@ -1102,6 +1142,7 @@ def test_c004_gru_dropout_constructor(ledger):
     assert ok or "Error" in result, ledger.ctx
 
 
+@KERAS_ON_TF
 def test_c004_dropout_on_inputs(ledger):
     fp = keras_fingerprint("dropout")
     assert fp.deviation < 1e-4, f"probe deviation {fp.deviation:.3g}; {ledger.ctx}"
@@ -1113,6 +1154,7 @@ def test_c004_dropout_on_inputs(ledger):
                   f"observed drop fraction {fp.rates[0]['observed']:.3f} of {fp.rates[0]['n']}.", framework="keras")
 
 
+@KERAS_ON_TF
 def test_c004_recurrent_dropout_on_states(ledger):
     fp = keras_fingerprint("recurrent_dropout")
     assert fp.deviation < 1e-4, f"probe deviation {fp.deviation:.3g}; {ledger.ctx}"
@@ -1126,6 +1168,7 @@ def test_c004_recurrent_dropout_on_states(ledger):
                   "never dropped.", framework="keras")
 
 
+@KERAS_AND_TF_KERAS
 def test_c004_dropouts_every_step(ledger):
     parts = {}
     for knob, kind in (("dropout", "input"), ("recurrent_dropout", "recurrent")):
@@ -1147,6 +1190,7 @@ def test_c004_dropouts_every_step(ledger):
     ledger(holds, text, framework="keras")
 
 
+@KERAS_ON_TF
 def test_c004_dropout_layer_drops_timesteps(ledger):
     tf, keras = keras_tf()
     B, T, F, p = 256, 32, 4, 0.5
@@ -1163,6 +1207,7 @@ def test_c004_dropout_layer_drops_timesteps(ledger):
                   f"{p ** 64:.1e}: 'dropping timesteps' is real only for few features.", framework="keras")
 
 
+@KERAS_ON_TF
 def test_c004_noise_shape_spatial(ledger):
     tf, keras = keras_tf()
     B, T, F = 64, 8, 16
@@ -1187,6 +1232,7 @@ def test_c004_noise_shape_spatial(ledger):
            framework="keras")
 
 
+@KERAS_AND_TF_KERAS
 def test_c004_rnn_params_no_step_dropped(ledger):
     v = keras_probe("dropout", "input")["input"][0]  # (T, routes, B, K)
     check_probe(v, 2.0, ledger.ctx)
@@ -1215,6 +1261,7 @@ def tf_keras_input_mask(cell):
     return structure(kept_sets(tf_keras, cell, 0.0, seed=0))
 
 
+@KERAS_ON_TF
 def test_c004_dropout_drops_kernel_parts(ledger):
     tf, keras = keras_tf()
     B, T, F, U = 4, 5, 6, 3
@@ -1268,6 +1315,7 @@ loss.backward()
 '''
 
 
+@REFERENCE_ONLY
 def test_c002_example3_custom_loss(ledger):
     try:
         compile(EXAMPLE3_002, "002_example3.py", "exec")

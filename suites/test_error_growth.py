@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 import reference
-from conformance.core.adapter_strategies import case_shape, dtypes_of, rounded
+from conformance.adapters import registry
+from conformance.core.adapter_strategies import case_shape, dtypes_of, repro_snippet, rounded
 from conformance.checks.parity import Run, max_abs_errors, registry_params
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
@@ -33,13 +34,13 @@ def test_error_growth(info, device, conformance_record, conformance_section):
                     case = Case(cell=info.cell, steps=steps, batch=4, input_size=SIZE, hidden_size=SIZE,
                                 initial_state="initial_state" in info.features, seed=seed)
                     stack, x, h0, c0 = rounded(case)
-                    run.example(seed, f"case = {case.short()}  # {info.name}, {dtype}")
+                    run.example(seed, repro_snippet(registry.loadable_name(info), case, dtype))
                     got = adapters[dtype].forward(stack, x, h0, c0)
                     err = max(max_abs_errors(got, reference.run(stack, x, h0, c0)).values())
                     tol = tolerance(dtype, *case_shape(stack, steps))
                     run.observe(err, tol, seed)
                     worst = max(worst, err)
                     assert err <= tol, (f"{info.name} ({dtype}) at T={steps}: max |error| {err:.3g} > tolerance "
-                                        f"{tol:.3g}\nseed={seed}, case={case.short()}")
+                                        f"{tol:.3g}\nseed={seed}, case={case.short()}\nrepro:\n{run.last['repro']}")
                 conformance_section("error_growth", adapter=info.name, dtype=dtype, steps=steps,
                                     max_abs_err=worst, tolerance=tol, backend=run.record["backend"])

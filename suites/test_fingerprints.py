@@ -24,6 +24,7 @@ import warnings
 
 import pytest
 
+from conformance.adapters import registry
 from conformance.results import expectations as expect
 from conformance.oracles import fingerprint as F
 from conformance.core import paths
@@ -45,8 +46,8 @@ def compare(measured, expected):
 
 
 def repro(info, knob):
-    return ("from conformance import registry, fingerprint\n"
-            f"m = fingerprint.measure(registry.load({info.name!r}), {knob!r}, 0.5, seed={SEED})\n"
+    return ("from conformance.adapters import registry\nfrom conformance.oracles import fingerprint\n"
+            f"m = fingerprint.measure(registry.load({registry.loadable_name(info)!r}), {knob!r}, 0.5, seed={SEED})\n"
             "print(m.properties, m.rates, [c.detail for c in m.alarms])")
 
 

@@ -29,6 +29,8 @@ from conformance.oracles.statistics import ALPHA, rate_test
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("flax")
+
 EXAMPLES = max(3, settings.default.max_examples // 8)
 T, B, I, H = 6, 4, 3, 4  # fixed shapes: one compilation per test
 SEEDS = st.integers(0, 2**32 - 1)

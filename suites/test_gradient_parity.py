@@ -21,6 +21,7 @@ import pytest
 from hypothesis import settings
 
 import reference
+from conformance.adapters import registry
 from conformance.core.adapter_strategies import case_shape, cotangents, lengths_of, repro_header, rounded
 from conformance.checks.parity import Run, check_parity_cases, grad_errors, max_abs_errors, registry_params
 from conformance.core.tolerances import tolerance
@@ -56,7 +57,7 @@ def test_gradient_parity(info, device, conformance_record):
             stack, x, h0, c0 = rounded(case)
             dy, dh, dc = cotangents(case, stack)
             steps, fan_in = case_shape(stack, case.steps)
-            repro = repro_snippet(info.name, case, dtype)
+            repro = repro_snippet(registry.loadable_name(info), case, dtype)
             run.example(case.seed, repro)
             got, got_grads = adapters[dtype].vjp(stack, x, dy, dh, dc, h0, c0, **lengths_of(case))
             want, want_grads = reference.run_vjp(stack, x, dy, dh, dc, h0, c0, padding=case.padding,

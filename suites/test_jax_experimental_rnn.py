@@ -23,6 +23,8 @@ from conformance.core.frameworks import installed_version, require
 from conformance.checks.parity import grad_errors, max_abs_errors
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("jax")
+
 GPU_PATH = "jax.experimental.rnn.lstm"
 # Not in the registry (whose entries must run on "cpu"): the CPU twin lstm_ref is, with the
 # same features; this is the same adapter on device "cuda".
@@ -42,7 +44,7 @@ def test_cudnn_lstm_full_case(device, conformance_record):
     info = GPU_INFO
     case = full_case(info)
     rec = record_base(GPU_PATH, device, "cuDNN LSTM: every declared feature, outputs and gradients")
-    rec["repro"] = ("from suites.test_jax_experimental_rnn import GPU_INFO; from conformance import registry\n"
+    rec["repro"] = ("from suites.test_jax_experimental_rnn import GPU_INFO; from conformance.adapters import registry\n"
                     f"registry.load(GPU_INFO, device={device!r})  # then as test_cudnn_lstm_full_case")
     try:
         adapter = registry.load(info, device=device)

@@ -26,7 +26,7 @@ from conformance.adapters.keras import strategies as KS
 from conformance.core.frameworks import installed_version, require
 from conformance.adapters.keras.coverage import masked, run_config
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 EXAMPLES = max(4, settings.default.max_examples // 2)
 NODE = "suites/test_keras_coverage.py::test_known_deviation[{}]"
 ENTRIES = expect.load_dir(paths.EXPECTATIONS)
@@ -96,8 +96,8 @@ def explain(cfg, problem):
 
 
 def repro(cfg, problem):
-    return (f"{problem.snippet}\n# or the whole draw: python -c \"from conformance import keras_coverage as KC; "
-            f"KC.replay({cfg!r})\"")
+    return (f"{problem.snippet}\n# or the whole draw: python -c \"from conformance.adapters.keras import coverage "
+            f"as KC; KC.replay({cfg!r})\"")
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -150,7 +150,7 @@ def test_known_deviation(name, conformance_record):
     keras = require("keras")
     applies, cfg = KNOWN[name]
     problems, notes = run_config(keras, cfg)
-    rp = f"python -c \"from conformance import keras_coverage as KC; KC.replay({cfg!r})\""
+    rp = f"python -c \"from conformance.adapters.keras import coverage as KC; KC.replay({cfg!r})\""
     KS.record(conformance_record, adapter=f"keras.layers.{cfg['cell'].upper()}", backend=keras.backend.backend(),
               feature=f"known deviation {name}", seed=cfg["data_seed"], repro=rp,
               reason="; ".join(f"{p.kind}: {p.detail}" for p in problems)[:500] or f"no problem ({notes})")

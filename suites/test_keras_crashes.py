@@ -13,7 +13,7 @@ import pytest
 from conformance.adapters.keras import strategies as KS
 from conformance.core.frameworks import require
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 MASK = np.array([[1, 1, 0], [1, 0, 0]], bool)
 
 

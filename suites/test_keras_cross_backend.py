@@ -25,6 +25,8 @@ from conformance.adapters.keras import cross_backend as XB
 from conformance.adapters.keras import strategies as KS
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("keras")
+
 IDS = [XB.config_id(c) for c in XB.CONFIGS]
 
 
@@ -52,7 +54,7 @@ def repro(config):
     cid = XB.config_id(config)
     return "\n".join([
         "# every backend on this configuration, each in its own process:",
-        "import numpy as np; from conformance import keras_cross_backend as XB",
+        "import numpy as np; from conformance.adapters.keras import cross_backend as XB",
         "XB.write_inputs('in.npz')",
         f"outs = {{b: XB.run_backend(b, 'in.npz', b + '.npz') for b in {XB.BACKENDS!r}}}",
         f"print({{b: o.get({cid + '/error'!r}, o.get({cid + '/y'!r})) for b, o in outs.items()}})",

@@ -96,7 +96,7 @@ def repro(framework, case, rates, opts, gates):
     return "\n".join([
         f"# {env} python",
         "import numpy as np, reference",
-        "from conformance import keras_strategies as KS, registry",
+        "from conformance.adapters import registry", "from conformance.adapters.keras import strategies as KS",
         "from conformance.core.adapter_strategies import rounded",
         "from conformance.core.strategies import Case",
         f"case = {case.short()}",
@@ -177,6 +177,7 @@ def run_hypothesis(framework, cell, layer, conformance_record):
 
 
 @pytest.mark.keras
+@pytest.mark.framework("keras")
 @pytest.mark.parametrize("layer", ["layer", "rnn"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_injected_masks(cell, layer, conformance_record):
@@ -201,6 +202,7 @@ def per_gate_fast_path(framework, cell, conformance_record):
 
 
 @pytest.mark.keras
+@pytest.mark.framework("keras")
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_per_gate_fast_path(cell, conformance_record):
     require("keras")
@@ -208,6 +210,7 @@ def test_per_gate_fast_path(cell, conformance_record):
 
 
 @pytest.mark.tf_keras
+@pytest.mark.framework("tf_keras")
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tf_keras_per_gate_fast_path(cell, conformance_record):
     require("tf_keras", "tf-keras")
@@ -215,6 +218,7 @@ def test_tf_keras_per_gate_fast_path(cell, conformance_record):
 
 
 @pytest.mark.keras
+@pytest.mark.framework("keras")
 @pytest.mark.parametrize("knob", ["dropout", "recurrent_dropout"])
 @pytest.mark.parametrize("layer", ["layer", "rnn"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -230,6 +234,7 @@ def test_rate_one(cell, layer, knob, conformance_record):
 
 
 @pytest.mark.keras
+@pytest.mark.framework("keras")
 @pytest.mark.parametrize("layer", ["layer", "rnn"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_bidirectional_implementation(cell, layer, conformance_record):
@@ -255,6 +260,7 @@ def test_bidirectional_implementation(cell, layer, conformance_record):
 
 
 @pytest.mark.tf_keras
+@pytest.mark.framework("tf_keras")
 @pytest.mark.parametrize("layer", ["layer", "rnn"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tf_keras_injected_masks(cell, layer, conformance_record):

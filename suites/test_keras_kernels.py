@@ -31,7 +31,7 @@ from conformance.adapters.keras import strategies as KS
 from conformance.adapters.keras import kernels as kk
 from conformance.core.frameworks import require
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 SEED = 3
 RIGHT_PADDED = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
 FACTORS = {  # name -> constructor / call overrides of the base
@@ -69,7 +69,7 @@ def repro(cell, factor, use_cudnn):
     mask = ", mask=np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)" if "mask" in FACTORS[factor] else ""
     return "\n".join([
         "# KERAS_BACKEND=<backend> python", "import numpy as np, keras",
-        "from conformance.adapters import keras_kernels as kk",
+        "from conformance.adapters.keras import kernels as kk",
         f"layer = keras.layers.{cell.upper()}(3, return_sequences=True, use_cudnn={use_cudnn!r}, seed={SEED}{args})",
         f"x = np.random.default_rng({SEED}).normal(size=(2, 4, 5)).astype('float32')",
         f"_, rec = kk.observe(keras, lambda: layer(x, training=True{mask}))",

@@ -87,6 +87,7 @@ def check(keras, cell, conformance_record, backend):
 
 
 @pytest.mark.keras
+@pytest.mark.framework("keras")
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_input_mask_per_sequence(cell, conformance_record):
     keras = require("keras")
@@ -94,6 +95,7 @@ def test_input_mask_per_sequence(cell, conformance_record):
 
 
 @pytest.mark.tf_keras
+@pytest.mark.framework("tf_keras")
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_tf_keras_input_mask_per_sequence(cell, conformance_record):
     tf_keras = require("tf_keras", "tf-keras")

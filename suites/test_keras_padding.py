@@ -23,7 +23,7 @@ from conformance.core.frameworks import require
 from conformance.checks.parity import grad_errors, max_abs_errors
 from conformance.core.tolerances import tolerance
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 GRID = list(itertools.product(("lstm", "gru"), (False, True), (False, True), (False, True)))
 SEED = 11
 
@@ -31,7 +31,7 @@ SEED = 11
 def repro(cell, unroll, gb, zo):
     return "\n".join([
         "import numpy as np, reference",
-        "from conformance import keras_strategies as KS, registry",
+        "from conformance.adapters import registry", "from conformance.adapters.keras import strategies as KS",
         "from conformance.core.adapter_strategies import cotangents",
         f"case, stack, x, h0, c0, valid = KS.masked_case({cell!r}, {SEED})",
         f"a = registry.load(KS.variant({cell!r}, unroll={unroll}, go_backwards={gb}, zero_output_for_mask={zo}))",

@@ -17,7 +17,7 @@ from conformance.adapters import registry
 from conformance.core.frameworks import installed_version, require
 from conformance.oracles import probe as P
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 K, B, T, P_DROP, TOL = 8, 16, 5, 0.5, 2e-5
 GATES = {"lstm": 4, "gru": 3}
 # knob -> (probe kind, rates, which cell method the mask goes through, per gate?)

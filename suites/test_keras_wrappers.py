@@ -31,7 +31,7 @@ from conformance.checks.parity import max_abs_errors
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
-pytestmark = pytest.mark.keras
+pytestmark = [pytest.mark.keras, pytest.mark.framework("keras")]
 P, SEED = 0.5, 1234
 B, T, F = 8, 32, 6  # structure measurements
 VALUE_TOL = 1e-6  # relative: out / x in float32 is the mask value to a few ulps
@@ -153,7 +153,7 @@ def masks_of(values, time="sequence"):
 def layer_repro(cell, name):
     return "\n".join([
         "# KERAS_BACKEND=<backend> python", "import numpy as np, keras, reference",
-        "from conformance import keras_strategies as KS, registry",
+        "from conformance.adapters import registry", "from conformance.adapters.keras import strategies as KS",
         "from conformance.core.strategies import Case",
         f"case, stack, x, h0, c0 = KS.nonzero_case({small_case(cell)[0].short()})",
         f"F = {small_case(cell)[0].input_size}; layer = {SOURCES[name]}",

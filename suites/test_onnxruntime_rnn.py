@@ -25,6 +25,8 @@ from conformance.core.frameworks import installed_version, require
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("onnxruntime")
+
 EXAMPLES = max(6, settings.default.max_examples // 4)
 OPS = ["LSTM", "GRU"]
 UPSTREAM_LAYOUT = ("https://github.com/microsoft/onnxruntime/pull/7687 (opset-14 RNN ops registered without "
@@ -70,7 +72,8 @@ def test_layout_1_refused(op, conformance_record):
     tol = tolerance("float32", *case_shape(stack, case.steps))
     rec = record_base(op, "layout=1 (batch-major)")
     rec.update(seed=case.seed, max_abs_err=err, tolerance=tol, repro=(
-        "import dataclasses; from conformance import registry; from conformance.core.adapter_strategies import rounded\n"
+        "import dataclasses\nfrom conformance.adapters import registry\n"
+        "from conformance.core.adapter_strategies import rounded\n"
         f"from conformance.core.strategies import Case\ncase = {case.short()}\n"
         f"info = dataclasses.replace(registry.get('onnxruntime.{op}'), options={{'layout': 1}})\n"
         "registry.load(info).forward(*rounded(case))  # onnxruntime refuses at session creation"))
@@ -106,8 +109,9 @@ def test_sequence_lens_padded_steps(op, conformance_record):
     def check(case):
         stack, x, h0, c0 = rounded(case)
         L = np.asarray(case.lengths)
-        snippet = ("import numpy as np\nfrom conformance import registry\nfrom conformance.core.adapter_strategies import "
-                   f"rounded\nfrom conformance.core.strategies import Case\ncase = {case.short()}\n"
+        snippet = ("import numpy as np\nfrom conformance.adapters import registry\n"
+                   "from conformance.core.adapter_strategies import rounded\n"
+                   f"from conformance.core.strategies import Case\ncase = {case.short()}\n"
                    f"got = registry.load('onnxruntime.{op}').forward(*rounded(case), lengths=np.array(case.lengths))\n"
                    "print(got.y[:, :, :])")
         rec.update(seed=case.seed, repro=snippet)
@@ -152,7 +156,8 @@ def test_sequence_lens_zero(op, conformance_record):
                        np.abs(got.h_n[:, [0, 2]] - want.h_n[:, [0, 2]]).max()))
     rec = record_base(op, "sequence_lens: a zero length")
     rec.update(seed=case.seed, max_abs_err=others, tolerance=tolerance("float32", *case_shape(stack, case.steps)),
-               repro=("from conformance import registry; from conformance.core.adapter_strategies import rounded\n"
+               repro=("from conformance.adapters import registry\n"
+                      "from conformance.core.adapter_strategies import rounded\n"
                       "from conformance.core.strategies import Case; import numpy as np\n"
                       f"case = {case.short()}; a = registry.load('onnxruntime.{op}')\n"
                       "s, x, h0, c0 = a.prepare(*rounded(case)); f, at, sh = a.inputs(s[0], x, h0, c0, np.array("
@@ -181,7 +186,7 @@ def test_linear_before_reset(linear_before_reset, conformance_record):
                     reset_after=bool(linear_before_reset), seed=seed)
         stack, x, h0, _ = rounded(case)
         rec.update(seed=seed, repro=(
-            "from conformance import registry; from conformance.core.adapter_strategies import rounded\n"
+            "from conformance.adapters import registry\nfrom conformance.core.adapter_strategies import rounded\n"
             f"from conformance.core.strategies import Case\nprint(registry.load('onnxruntime.GRU').forward("
             f"*rounded({case.short()})[:3]).y)"))
         got = adapter.forward(stack, x, h0)

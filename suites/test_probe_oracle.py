@@ -16,6 +16,8 @@ from conformance.core.frameworks import installed_version, require
 from conformance.oracles import probe as P
 from conformance.adapters.torch import replay as R
 
+pytestmark = pytest.mark.framework("torch")
+
 CASES = [(p, seed) for p in (0.1, 0.5, 0.9) for seed in (0, 1)]
 TOL = {"float32": 1e-5, "float64": 1e-10}
 
@@ -36,7 +38,8 @@ def test_recovered_masks_equal_replayed(name, dtype, conformance_record):
         replayed = R.replay_inter_layer_masks(seed, p, T, B, K, 2, dtype)[0] * (1 - p)
         worst_01 = max(worst_01, float(np.max(np.minimum(np.abs(recovered), np.abs(recovered - 1)))))
         worst_replay = max(worst_replay, float(np.max(np.abs(recovered - replayed))))
-    snippet = (f"from conformance import registry\nfrom conformance.oracles import probe as P, torch_replay as R\n"
+    snippet = ("from conformance.adapters import registry\nfrom conformance.oracles import probe as P\n"
+               "from conformance.adapters.torch import replay as R\n"
                f"a = registry.load({name!r}, dtype={dtype!r}); p, seed = 0.5, 0\n"
                f"probe = P.build('inter_layer', a.info.cell, {K}, {B}, {T}, scale=2.0, seed=seed)\n"
                "got = P.recover(probe, a.dropout_session(probe.stack, {'dropout': p}, seed)(probe.x))['inter_layer']\n"

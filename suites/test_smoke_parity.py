@@ -22,6 +22,7 @@ import pytest
 from hypothesis import settings
 
 import reference
+from conformance.adapters import registry
 from conformance.core.adapter_strategies import case_shape, lengths_of, repro_snippet, rounded
 from conformance.checks.parity import Run, check_parity_cases, max_abs_errors, registry_params
 from conformance.core.tolerances import tolerance
@@ -41,7 +42,7 @@ def test_dropout_off_parity(info, device, conformance_record):
             stack, x, h0, c0 = rounded(case)
             steps, fan_in = case_shape(stack, case.steps)
             tol = tolerance(dtype, steps, fan_in)
-            repro = repro_snippet(info.name, case, dtype)
+            repro = repro_snippet(registry.loadable_name(info), case, dtype)
             run.example(case.seed, repro)
             try:
                 got = adapters[dtype].forward(stack, x, h0, c0, **lengths_of(case))

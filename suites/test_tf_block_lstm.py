@@ -22,6 +22,8 @@ from conformance.checks.parity import max_abs_errors
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("tensorflow")
+
 EXAMPLES = max(8, settings.default.max_examples // 2)
 
 
@@ -40,7 +42,7 @@ def test_seq_len_max(name, conformance_record):
         case = Case(cell="lstm", steps=steps, batch=2, input_size=3, hidden_size=3, peephole=peephole,
                     forget_bias=forget_bias, cell_clip=cell_clip, initial_state=True, seed=seed)
         stack, x, h0, c0 = rounded(case)
-        rp = (f"from conformance import registry; from conformance.core.adapter_strategies import rounded; "
+        rp = ("from conformance.adapters import registry\nfrom conformance.core.adapter_strategies import rounded\n"
               f"from conformance.core.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
               f"print(registry.load({name!r}).forward(stack, x, h0, c0, seq_len_max={n}).y)")
         got = adapter.forward(stack, x, h0, c0, seq_len_max=n)

@@ -43,6 +43,8 @@ from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 from reference import layouts
 
+pytestmark = pytest.mark.framework("tensorflow")  # and keras or tf_keras per cell (PAIRS, the tests below)
+
 SEED, KEEP = 4321, 0.5
 T, B, N = 32, 4, 16  # steps, batch, input size = hidden size (variational masks are (1, N): 16 draws)
 LEGACY = os.environ.get("TF_USE_LEGACY_KERAS") == "1"
@@ -50,8 +52,9 @@ KNOBS = {"input": "input_keep_prob", "state": "state_keep_prob", "output": "outp
 V2, V1 = "tf.nn.RNNCellDropoutWrapper", "tf.compat.v1.nn.rnn_cell.DropoutWrapper"
 K3, TFK, V1CELL = "keras.layers.LSTMCell", "tf_keras.layers.LSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"
 # the legacy wrapper around a tf-keras (v2) cell crashes: test_legacy_wrapper_accepts_keras_cell
-PAIRS = [pytest.param(K3, V2, id=f"{V2}({K3})")] + [
-    pytest.param(c, w, id=f"{w}({c})", marks=pytest.mark.tf_keras) for c, w in ((TFK, V2), (V1CELL, V2), (V1CELL, V1))]
+PAIRS = [pytest.param(K3, V2, id=f"{V2}({K3})", marks=pytest.mark.framework("keras"))] + [
+    pytest.param(c, w, id=f"{w}({c})", marks=[pytest.mark.tf_keras, pytest.mark.framework("tf_keras")])
+    for c, w in ((TFK, V2), (V1CELL, V2), (V1CELL, V1))]
 
 
 def frameworks(cell_name):
@@ -273,6 +276,7 @@ def test_variational_mask_per_run(cell_name, wrapper_name, conformance_record):
 
 
 @pytest.mark.tf_keras
+@pytest.mark.framework("tf_keras")
 def test_legacy_wrapper_accepts_keras_cell(conformance_record):
     """tf.compat.v1.nn.rnn_cell.DropoutWrapper around tf_keras.layers.LSTMCell runs a step."""
     tf, k = frameworks(TFK)
@@ -289,6 +293,7 @@ def test_legacy_wrapper_accepts_keras_cell(conformance_record):
     assert problem is None, f"{V1}({TFK}) crashed on its first step: {problem}\nseed={SEED}\nrepro:\n{rp}"
 
 
+@pytest.mark.framework("keras")
 @pytest.mark.parametrize("name", ["DropoutWrapper", "LSTMCell"])
 def test_legacy_wrapper_under_keras3(name, conformance_record):
     tf = require("tensorflow")

@@ -41,6 +41,8 @@ import reference
 from conformance.core.frameworks import installed_version, require
 from conformance.adapters.torch import replay as oracle
 
+pytestmark = pytest.mark.framework("torch")
+
 try:  # written concurrently by another engineer; fall back if it is not there
     from conformance.core.tolerances import tolerance as _tolerance
 except ImportError:  # pragma: no cover

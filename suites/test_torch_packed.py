@@ -31,6 +31,8 @@ from conformance.checks.parity import Run, max_abs_errors, registry_params
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
+pytestmark = pytest.mark.framework("torch")
+
 PADDING_VALUE = -7.25
 EXAMPLES = max(6, settings.default.max_examples // 15)
 PACKED = [p for p in registry_params("lengths") if p.values[0].framework == "torch"]
@@ -47,7 +49,7 @@ def padding_value_variant(info):
 
 def repro_snippet(name, case, dtype, check):
     return "\n".join(repro_header(case) + [
-        f"info = registry.get({name!r})",
+        f"info = registry.info_of({name!r})",
         f"# {check}",
         "import dataclasses; info = dataclasses.replace(info, options={**info.options, 'padding_value': "
         f"{PADDING_VALUE}}})",
@@ -83,7 +85,7 @@ def test_packed_padding_value_order_and_final_states(info, device, conformance_r
         @given(case=with_lengths(info), dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
-            repro = repro_snippet(info.name, case, dtype, "padding_value, order and final states")
+            repro = repro_snippet(registry.loadable_name(info), case, dtype, "padding_value, order and final states")
             run.example(case.seed, repro)
             got = adapters[dtype].forward(stack, x, h0, c0, **lengths_of(case))
             want = reference.run(stack, x, h0, c0, **lengths_of(case))
@@ -126,7 +128,7 @@ def test_packed_equals_padded(info, device, conformance_record):
                dtype=st.sampled_from(dtypes_of(info)))
         def check(case, dtype):
             stack, x, h0, c0 = rounded(case)
-            run.example(case.seed, repro_snippet(info.name, case, dtype, "packed vs padded"))
+            run.example(case.seed, repro_snippet(registry.loadable_name(info), case, dtype, "packed vs padded"))
             a = packed[dtype].forward(stack, x, h0, c0, **lengths_of(case))
             b = padded[dtype].forward(stack, x, h0, c0)
             valid = reference.lengths_to_valid(np.asarray(case.lengths), case.steps)
@@ -188,7 +190,8 @@ def test_cpu_kernel_of_packed_input(label, conformance_record):
     stack, x, h0, c0 = rounded(case)
     adapter = registry.load(name)
     kernel = adapter.kernel_of(stack, x, h0, c0, **lengths_of(case))
-    snippet = ("from conformance import registry\nfrom conformance.core.adapter_strategies import lengths_of, rounded\n"
+    snippet = ("from conformance.adapters import registry\n"
+               "from conformance.core.adapter_strategies import lengths_of, rounded\n"
                f"from conformance.core.strategies import Case\ncase = {case.short()}\nstack, x, h0, c0 = rounded(case)\n"
                f"print(registry.load({name!r}).kernel_of(stack, x, h0, c0, **lengths_of(case)))")
     conformance_record(adapter=name, framework="torch", framework_version=installed_version("torch"), device="cpu",

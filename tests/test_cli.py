@@ -152,3 +152,42 @@ def test_run_with_unloadable_adapter_is_a_usage_error(tmp_path, monkeypatch, cap
     assert code == 2 and "ERROR: --adapter: spec 'no_such_module_xyz:INFO': no module named" in err
     assert "pytest rejected the run" in err and "no report was written" in err and "Traceback" not in err
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+MINE = """
+import dataclasses
+from conformance.adapters.registry import get
+MINE = dataclasses.replace(get("torch.nn.LSTM"), name="mine.LSTM", framework="mykernel", distribution="mykernel")
+"""
+
+
+def test_frameworks_argument(tmp_path, monkeypatch, capsys):
+    """--frameworks takes the valid names only: built-in, reference, an outside adapter's framework."""
+    monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS", raising=False)
+    p = cli.parser()
+    assert p.parse_args(["run", "--frameworks", "torch, flax,reference"]).frameworks == ["torch", "flax", "reference"]
+    for bad, message in [("nosuch", "unknown framework 'nosuch'; valid: reference, torch, keras, tf_keras, "
+                                    "tensorflow, flax, jax, onnxruntime;"),
+                         ("flax.nnx", "('flax.nnx' is selected as 'flax')"),
+                         ("mykernel", "unknown framework 'mykernel'")]:
+        with pytest.raises(SystemExit) as e:
+            p.parse_args(["run", "--frameworks", bad])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and "argument --frameworks: " in err and message in err, err
+    (tmp_path / "mineads.py").write_text(MINE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    argv = ["run", "--frameworks", "mykernel,torch", "--adapter", "mineads:MINE"]  # either order
+    monkeypatch.setattr(sys, "argv", ["rnn-conformance", *argv])
+    assert p.parse_args(argv).frameworks == ["mykernel", "torch"]
+    monkeypatch.setattr(sys, "argv", ["rnn-conformance", "run", "--adapter=mineads:MINE", "--frameworks=mykernel"])
+    assert p.parse_args(sys.argv[1:]).frameworks == ["mykernel"]
+    monkeypatch.setattr(sys, "argv", ["rnn-conformance"])
+    monkeypatch.setenv("RNN_CONFORMANCE_ADAPTERS", "mineads:MINE")
+    assert p.parse_args(["run", "--frameworks", "mykernel"]).frameworks == ["mykernel"]
+
+
+def test_unknown_framework_message():
+    r = conformance("run", "--frameworks", "torch,nosuch")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert ("argument --frameworks: unknown framework 'nosuch'; valid: reference, torch, keras, tf_keras, "
+            "tensorflow, flax, jax, onnxruntime") in r.stderr

@@ -86,8 +86,8 @@ def test_b():
 def run(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
 
-    def go(*args, entry=ENTRY):
-        pytester.makepyfile(test_t=TESTS)
+    def go(*args, entry=ENTRY, tests=TESTS):
+        pytester.makepyfile(test_t=tests)
         write(pytester.path, entry)
         return pytester.runpytest_subprocess("-p", "conformance.entry.plugin", "-p", "no:cacheprovider",
                                              "--conformance-report=r.json", *args)
@@ -112,6 +112,79 @@ def test_stale_expectation_is_warned_about(run):
     r = run(entry=ENTRY.replace("test_t.py::test_a*", "test_t.py::test_gone"))
     r.assert_outcomes(passed=2, failed=1)
     assert "matches no collected test" in r.stdout.str()
+
+
+MARKED = """
+import pytest
+
+@pytest.mark.framework("torch")
+@pytest.mark.slow
+def test_a_fails():
+    assert 1 == 2, "the framework deviates"
+
+@pytest.mark.framework("torch")
+@pytest.mark.slow
+def test_a_passes():
+    pass
+
+@pytest.mark.framework("reference")
+def test_b():
+    pass
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["--frameworks", "reference"], ["-k", "test_b"], ["-m", "not slow"],
+    ["--deselect", "test_t.py::test_a_fails", "--deselect", "test_t.py::test_a_passes"],
+    ["test_t.py::test_b"],  # the file collected in part: its other tests are not judged
+], ids=["frameworks", "k", "m", "deselect", "node id"])
+def test_tests_left_out_by_the_user_are_not_stale(run, args):
+    r = run(*args, tests=MARKED)
+    r.assert_outcomes(passed=1)
+    assert "matches no collected test" not in r.stdout.str() + r.stderr.str()
+
+
+def test_stale_expectation_is_warned_about_whatever_the_selection(run):
+    r = run("--frameworks", "reference", "-k", "test_b", tests=MARKED,
+            entry=ENTRY + ENTRY.replace("test_t.py::test_a*", "test_t.py::test_gone"))
+    r.assert_outcomes(passed=1)
+    assert r.stdout.str().count("matches no collected test") == 1
+    assert "e.toml#2 (test_t.py::test_gone)" in r.stdout.str()
+    r = run("other.py", entry=ENTRY.replace("test_t.py::test_a*", "test_t.py::test_gone"))  # file not collected
+    assert "matches no collected test" not in r.stdout.str()
+
+
+LONG = ("the framework keeps the carried state at a masked step (see its rnn.py: 'Assume the first state is "
+        "the previous output'), so the output differs; a second sentence that only the report shows. A third.")
+
+
+def test_console_shows_one_line_the_report_the_full_reason(pytester, run):
+    r = run("-ra", entry=ENTRY.replace("known deviation", LONG))
+    r.assert_outcomes(passed=1, xfailed=1, xpassed=1)
+    short = ("expected deviation: the framework keeps the carried state at a masked step (see its rnn.py: 'Assume "
+             "the first state is the previous... [https://example.org/issue/1]")
+    assert expect.Expectation(test="t", framework="f", outcome="failed", reason=LONG,
+                              link="https://example.org/issue/1").short_label() == short
+    r.stdout.fnmatch_lines([f"XFAIL test_t.py::test_a_fails - {short}", f"XPASS test_t.py::test_a_passes - {short}"])
+    assert "second sentence" not in r.stdout.str()
+    recs = {x["id"]: x for x in json.loads((pytester.path / "r.json").read_text())["results"]}
+    full = f"expected deviation: {LONG} [https://example.org/issue/1]"
+    assert recs["test_t.py::test_a_fails"]["reason"] == full and recs["test_t.py::test_a_passes"]["reason"] == full
+
+
+@pytest.mark.parametrize("reason, short", [
+    ("Short. More here.", "Short"),
+    ("One clause; another clause.", "One clause"),
+    ("a.b.c is fine.", "a.b.c is fine"),
+    ("No stop at all", "No stop at all"),
+    ("x " * 100, ("x " * 58).strip() + "..."),
+    ("a reason whose first sentence is long, with a parenthesis late in it (which runs on past the limit of "
+     "one hundred and twenty characters)", "a reason whose first sentence is long, with a parenthesis late in it..."),
+])
+def test_short_label(reason, short):
+    e = expect.Expectation(test="t", framework="f", outcome="failed", reason=reason)
+    assert e.short_label() == expect.PREFIX + short
+    assert len(e.short_label()) <= len(expect.PREFIX) + expect.SHORT_LIMIT and e.label() == expect.PREFIX + reason
 
 
 def test_malformed_expectations_are_a_usage_error(run):

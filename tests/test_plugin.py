@@ -428,3 +428,101 @@ def test_adapter_option_restores_environment(pytester, monkeypatch):
     assert registry.ENV_VAR not in os.environ
     assert pytester.inline_run("-p", "conformance.entry.plugin", "--adapter", "fakeads:TORCH").ret == pytest.ExitCode.USAGE_ERROR
     assert registry.ENV_VAR not in os.environ
+
+
+# ------------------------------------------------------------------ --frameworks
+
+FRAMEWORK_TESTS = """
+import pytest
+from conformance.adapters import registry
+
+@pytest.mark.parametrize("info", [registry.get("torch.nn.LSTM"), registry.get("keras.layers.LSTM"),
+                                  registry.get("flax.nnx.LSTMCell")], ids=lambda i: i.name)
+def test_param(info):
+    pass
+
+@pytest.mark.framework("torch")
+def test_torch():
+    pass
+
+@pytest.mark.framework("tensorflow", "keras")
+def test_tf_and_keras():
+    pass
+
+@pytest.mark.framework("flax.linen")
+def test_linen():
+    pass
+
+@pytest.mark.framework("reference")
+def test_reference():
+    pass
+
+@pytest.mark.framework("reference")
+@pytest.mark.framework("torch")
+def test_reference_and_torch():
+    pass
+
+@pytest.mark.parametrize("x", [pytest.param(1, marks=pytest.mark.framework("jax")),
+                               pytest.param(2, marks=pytest.mark.framework("onnxruntime"))])
+def test_params(x):
+    pass
+
+def test_undeclared():
+    pass
+"""
+
+
+@pytest.mark.parametrize("chosen, kept", [
+    (None, ["test_param[torch.nn.LSTM]", "test_param[keras.layers.LSTM]", "test_param[flax.nnx.LSTMCell]",
+            "test_torch", "test_tf_and_keras", "test_linen", "test_reference", "test_reference_and_torch",
+            "test_params[1]", "test_params[2]", "test_undeclared"]),
+    ("torch", ["test_param[torch.nn.LSTM]", "test_torch", "test_reference", "test_reference_and_torch"]),
+    ("keras", ["test_param[keras.layers.LSTM]", "test_reference"]),  # test_tf_and_keras needs tensorflow too
+    ("keras, tensorflow", ["test_param[keras.layers.LSTM]", "test_tf_and_keras", "test_reference"]),
+    ("flax", ["test_param[flax.nnx.LSTMCell]", "test_linen", "test_reference"]),  # flax.linen, flax.nnx: flax
+    ("reference", ["test_reference"]),
+    ("jax,onnxruntime", ["test_reference", "test_params[1]", "test_params[2]"]),
+])
+def test_frameworks_select(pytester, run, chosen, kept):
+    pytester.makepyfile(test_fw=FRAMEWORK_TESTS)
+    result = run(*([f"--frameworks={chosen}"] if chosen else []))
+    result.assert_outcomes(passed=len(kept))
+    assert sorted(records(pytester)) == sorted(kept)
+    if chosen:
+        result.stdout.fnmatch_lines([f"*{11 - len(kept)} deselected*"])
+
+
+@pytest.mark.parametrize("chosen, message", [
+    ("nosuch", "--frameworks: unknown framework 'nosuch'; valid: reference, torch, keras, tf_keras, tensorflow, "
+               "flax, jax, onnxruntime; an outside adapter's framework is valid once the adapter is registered*"),
+    ("torch,Keras,mykernel", "--frameworks: unknown frameworks 'Keras', 'mykernel'; valid: reference, torch,*"),
+    ("flax.linen", "--frameworks: unknown framework 'flax.linen'; valid: *('flax.linen' is selected as 'flax')*"),
+    (",", "--frameworks: expected comma-separated framework names, got ','"),
+])
+def test_unknown_framework_is_a_usage_error(pytester, run, chosen, message):
+    pytester.makepyfile(test_fw=FRAMEWORK_TESTS)
+    result = run(f"--frameworks={chosen}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "Traceback" not in result.stderr.str() and not (pytester.path / "out").exists()
+
+
+MINE = """
+import dataclasses
+from conformance.adapters.registry import get
+MINE = dataclasses.replace(get("torch.nn.LSTM"), name="mine.LSTM", framework="mykernel", distribution="mykernel")
+"""
+
+
+def test_outside_adapter_framework_is_selectable(pytester, adapter_run, monkeypatch):
+    """An outside adapter's own framework is valid for --frameworks once it is registered."""
+    pytester.makepyfile(mineads=MINE)
+    result = adapter_run("--adapter", "mineads:MINE", "--adapter", "fakeads:A", "--frameworks", "mykernel")
+    result.assert_outcomes(passed=1)  # fake.A is torch, test_env declares nothing
+    result.stdout.fnmatch_lines(["*test_outside[[]mine.LSTM[]] PASSED*", "*2 deselected*"])
+    monkeypatch.setenv("RNN_CONFORMANCE_ADAPTERS", "mineads:MINE")  # registered by the variable: the same
+    adapter_run("--frameworks", "mykernel,torch").assert_outcomes(passed=1)
+    monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS")
+    result = adapter_run("--frameworks", "mykernel")  # not registered in this run
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --frameworks: unknown framework 'mykernel'; valid: reference, torch,*"])

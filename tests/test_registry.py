@@ -237,3 +237,32 @@ def test_tolerance_formula_and_bad_input():
                         (("float32", 1.5, 1), "steps"), (("float32", True, 1), "steps")]:
         with pytest.raises(ValueError, match=match):
             T.tolerance(*args)
+
+
+def test_frameworks_are_the_builtin_paths_top_level_frameworks():
+    assert {registry.top_level(i.framework) for i in registry.ADAPTERS} == set(registry.FRAMEWORKS)
+    assert registry.top_level("flax.linen") == registry.top_level("flax.nnx") == "flax"
+    assert registry.REFERENCE not in registry.FRAMEWORKS
+
+
+def test_selectable_names_and_check_frameworks():
+    mine = replace(registry.get("torch.nn.LSTM"), name="mine.LSTM", framework="mykernel.ops", distribution="mykernel")
+    assert registry.selectable(registry.ADAPTERS) == (registry.REFERENCE, *registry.FRAMEWORKS)
+    assert registry.selectable((*registry.ADAPTERS, mine))[-1] == "mykernel"
+    assert registry.check_frameworks(["torch", "reference"], registry.ADAPTERS) == ["torch", "reference"]
+    assert registry.check_frameworks(["mykernel"], (mine,)) == ["mykernel"]
+    with pytest.raises(ValueError, match=r"unknown framework 'mykernel'; valid: reference, torch, keras, "
+                                         r"tf_keras, tensorflow, flax, jax, onnxruntime;"):
+        registry.check_frameworks(["torch", "mykernel"], registry.ADAPTERS)
+    with pytest.raises(ValueError, match=r"\('flax.linen' is selected as 'flax'\)"):
+        registry.check_frameworks(["flax.linen"], registry.ADAPTERS)
+
+
+def test_loadable_name():
+    """What a repro passes to load(): a built-in's name, an outside path's registering spec."""
+    assert registry.loadable_name(registry.get("torch.nn.GRU")) == "torch.nn.GRU"
+    spec = "examples.hand_lstm:INFO"
+    info = registry.info_of(spec)
+    env = {registry.ENV_VAR: f"no_such_module_xyz:INFO, {spec}"}  # a broken spec is skipped here
+    assert registry.loadable_name(info, env) == spec
+    assert registry.loadable_name(info, {}) == info.name  # registered by no spec: its name

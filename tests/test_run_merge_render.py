@@ -191,8 +191,10 @@ def test_merge_cli(tmp_path):
 SUITE = '''
 import os, pytest
 @pytest.mark.keras
+@pytest.mark.framework("keras")
 def test_backend(conformance_record):
     conformance_record(backend=os.environ.get("KERAS_BACKEND"))
+@pytest.mark.framework("reference")
 def test_plain(conformance_section):
     conformance_section("error_growth", adapter="x", steps=4)
 '''

@@ -85,18 +85,42 @@ def test_copied_readme_adapter_passes_the_smoke_suite(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert [rec["outcome"] for rec in recs] == ["passed"], recs
     assert recs[0]["max_abs_err"] <= recs[0]["tolerance"]
+    assert "--adapter=myadapters.hand_lstm:INFO" in recs[0]["repro"]  # the pytest repro collects the path too
+
+
+@pytest.fixture(scope="module")
+def swapped(tmp_path_factory):
+    """The smoke suite run on a copy with the input and forget gates swapped: (result, records, site)."""
+    tmp_path = tmp_path_factory.mktemp("swapped")
+    source = readme_block()
+    assert source.count(GATES) == 1
+    site = install_copy(tmp_path, source.replace(GATES, "f, i, g, o = gates.chunk(4, dim=1)"))
+    return (*run_smoke(tmp_path, site), site)
 
 
 @needs_torch
-def test_swapped_gates_fail_the_smoke_suite(tmp_path):
-    source = readme_block()
-    assert source.count(GATES) == 1
-    broken = source.replace(GATES, "f, i, g, o = gates.chunk(4, dim=1)")  # input and forget gates swapped
-    r, recs = run_smoke(tmp_path, install_copy(tmp_path, broken))
+def test_swapped_gates_fail_the_smoke_suite(swapped):
+    r, recs, _ = swapped
     assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
     assert [rec["outcome"] for rec in recs] == ["failed"], recs
     assert "differs from the reference" in recs[0]["reason"]
     assert "repro" in r.stdout and "seed=" in r.stdout
+
+
+@needs_torch
+def test_repro_of_a_failing_outside_case_runs(swapped, tmp_path):
+    """The repro loads the outside adapter by its spec (what --adapter got, not its name, which
+    only the run's registry knows) and, run in a fresh interpreter, shows the failure."""
+    r, recs, site = swapped
+    (rec,) = recs
+    repro = rec["repro"]
+    load = "registry.load('myadapters.hand_lstm:INFO', dtype="
+    assert load in repro and load in r.stdout, repro  # the record's repro is the one the failure printed
+    out = subprocess.run([sys.executable, "-c", repro], cwd=tmp_path, env=child_env(site, ROOT),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    errors = {k: float(v) for k, v in (line.split() for line in out.stdout.strip().splitlines())}
+    assert set(errors) == {"y", "h_n", "c_n"} and max(errors.values()) > rec["tolerance"], (errors, rec)
 
 
 @needs_torch

@@ -14,7 +14,14 @@ imports torch, TensorFlow, Keras, JAX, Flax or ONNX.
 
 Outside paths join the suites through the environment variable ``RNN_CONFORMANCE_ADAPTERS``
 (comma-separated specs of `AdapterInfo` objects): `adapters()` returns the built-ins followed
-by those, and the suites parametrize over `adapters()`.
+by those, and the suites parametrize over `adapters()`. `loadable_name(info)` is what `load()`
+rebuilds a path from in a fresh interpreter (repros): a built-in's name, an outside path's spec.
+
+``FRAMEWORKS`` are the framework names the suites declare (pytest mark ``framework(name, ...)``)
+and ``--frameworks`` selects: the top-level import names of the built-in paths' frameworks
+(``flax.linen`` and ``flax.nnx`` are both ``flax``). `selectable()` adds ``REFERENCE`` (tests
+that need only NumPy and the reference) and the frameworks of the outside paths;
+`check_frameworks()` refuses any other name, listing the valid ones.
 """
 from __future__ import annotations
 
@@ -23,9 +30,14 @@ import os
 
 from conformance.adapters.base import AdapterInfo, _check_spec
 
-__all__ = ["ADAPTERS", "ENV_VAR", "adapters", "get", "info_of", "load", "resolve"]
+__all__ = ["ADAPTERS", "ENV_VAR", "FRAMEWORKS", "REFERENCE", "adapters", "check_frameworks", "get", "info_of",
+           "load", "loadable_name", "resolve", "selectable", "top_level"]
 
 ENV_VAR = "RNN_CONFORMANCE_ADAPTERS"
+# Top-level framework names (AdapterInfo.framework up to its first dot); tests/test_registry.py
+# checks that every built-in path's framework is one of them.
+FRAMEWORKS = ("torch", "keras", "tf_keras", "tensorflow", "flax", "jax", "onnxruntime")
+REFERENCE = "reference"  # the pseudo-framework of tests that need only NumPy and the reference
 _A = "conformance.adapters."
 
 # torch: each module declared once, then one path per input variant (see adapters/torch/common.py).
@@ -123,6 +135,34 @@ if len(_BY_NAME) != len(ADAPTERS):  # pragma: no cover - guarded by tests/test_r
     raise RuntimeError("registry: adapter names must be unique")
 
 
+def top_level(framework):
+    """The name --frameworks selects a framework by: "flax.linen" -> "flax"."""
+    return framework.split(".")[0]
+
+
+def selectable(infos=None):
+    """Every name --frameworks accepts: REFERENCE, FRAMEWORKS, then the top-level frameworks of
+    the outside paths among `infos` (default: `adapters()`, which reads $RNN_CONFORMANCE_ADAPTERS)."""
+    infos = adapters() if infos is None else infos
+    return tuple(dict.fromkeys((REFERENCE, *FRAMEWORKS, *(top_level(i.framework) for i in infos))))
+
+
+def check_frameworks(names, infos=None):
+    """`names` as a list if every one is in `selectable(infos)`; else ValueError naming the
+    unknown ones and listing the valid names. A dotted name ("flax.linen") is refused with the
+    top-level name to use instead."""
+    names = list(names)
+    valid = selectable(infos)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        hints = [f"{n!r} is selected as {top_level(n)!r}" for n in unknown if top_level(n) in valid]
+        raise ValueError(f"unknown framework{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                         f"valid: {', '.join(valid)}" + (f" ({'; '.join(hints)})" if hints else "")
+                         + "; an outside adapter's framework is valid once the adapter is registered "
+                           "(--adapter or $" + ENV_VAR + ")")
+    return names
+
+
 def resolve(spec):
     """The object a "package.module:attr" spec names; ValueError if it cannot be found.
 
@@ -199,13 +239,32 @@ def _checked(adapter, where):
     return adapter
 
 
+def _env_specs(env):
+    return [s.strip() for s in env.get(ENV_VAR, "").split(",") if s.strip()]
+
+
+def loadable_name(info, env=None):
+    """What `load()` rebuilds path `info` from in a fresh interpreter, for repros: the name of a
+    built-in path, the "package.module:INFO" spec that registered an outside one through
+    $RNN_CONFORMANCE_ADAPTERS (what --adapter got); the name if no spec registered it."""
+    if info.name in _BY_NAME:
+        return info.name
+    env = os.environ if env is None else env
+    for spec in _env_specs(env):
+        try:
+            if info_of(spec).name == info.name:
+                return spec
+        except Exception:  # noqa: BLE001 - a broken spec is adapters()'s to report, not a repro's
+            continue
+    return info.name
+
+
 def adapters(env=None):
     """The built-in ADAPTERS followed by the outside ones named in $RNN_CONFORMANCE_ADAPTERS
     (comma-separated "package.module:INFO" specs); names must stay unique."""
     env = os.environ if env is None else env
-    extra = [s.strip() for s in env.get(ENV_VAR, "").split(",") if s.strip()]
     out = list(ADAPTERS)
-    for spec in extra:
+    for spec in _env_specs(env):
         info = info_of(spec)
         if info.name in {i.name for i in out}:
             raise ValueError(f"{ENV_VAR}: adapter name {info.name!r} ({spec}) is already registered")

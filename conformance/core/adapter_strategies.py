@@ -137,7 +137,7 @@ def repro_header(case):
     """The first lines of every adapter repro: imports, and `case` rebuilt as stack, x, h0, c0."""
     return [
         "import numpy as np, reference",
-        "from conformance import registry",
+        "from conformance.adapters import registry",
         "from conformance.core.adapter_strategies import lengths_of, rounded",
         "from conformance.core.strategies import Case",
         f"case = {case.short()}",

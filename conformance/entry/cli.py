@@ -166,10 +166,35 @@ def _adapter_spec(text: str) -> str:
 
 
 def _frameworks(text: str) -> list:
+    """--frameworks: comma-separated names, each valid (`registry.check_frameworks`): built-in,
+    "reference", or the framework of an outside adapter, registered in $RNN_CONFORMANCE_ADAPTERS
+    or given with --adapter on the command line. An argparse type sees only its own value, so
+    the --adapter specs are read from sys.argv (the command line `main()` parses by default; a
+    caller passing `main(argv)` registers outside adapters through the variable instead); a
+    name is left to pytest's own check when one of those specs cannot be resolved here."""
+    from conformance.adapters import registry
+
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated framework names, got {text!r}")
-    return names
+    if all(n in (registry.REFERENCE, *registry.FRAMEWORKS) for n in names):
+        return names  # nothing to import
+    try:
+        infos = list(registry.adapters())
+    except Exception as e:  # noqa: BLE001 - a broken $RNN_CONFORMANCE_ADAPTERS is pytest's to report
+        raise argparse.ArgumentTypeError(f"cannot check {text!r}: {registry.ENV_VAR}: {e}") from None
+    argv = sys.argv[1:]
+    specs = [a.split("=", 1)[1] for a in argv if a.startswith("--adapter=")]
+    specs += [b for a, b in zip(argv, argv[1:]) if a == "--adapter"]
+    for spec in specs:
+        try:
+            infos.append(registry.info_of(spec))
+        except Exception:  # noqa: BLE001 - pytest reports the bad spec (a usage error); names wait for it
+            return names
+    try:
+        return registry.check_frameworks(names, infos)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _jobs(text: str):

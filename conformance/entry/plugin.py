@@ -29,14 +29,30 @@ The variable is restored when the run ends.
 
 Expectations (`conformance.results.expectations`): the entries in ``--expectations DIR`` (default
 ``expectations/`` under the rootdir) that apply to the installed versions mark the tests they
-match ``xfail`` with their reason; ``--strict-expectations`` makes such a test that passes
-fail. Applicable entries matching no collected test of a collected file are warned about.
+match ``xfail``; ``--strict-expectations`` makes such a test that passes fail. The console
+(pytest's ``-ra`` summary) shows the entry's one-line form (`Expectation.short_label`: first
+sentence, link); the record in the report keeps the full reason (`Expectation.label`). An
+applicable entry that matches no test of the full collection of a file collected whole is
+warned about (stale): tests that -k, -m, --deselect or --frameworks leave out still count as
+matched, and files not collected, or collected only in part (a ``file.py::test`` argument),
+are not judged.
 
-``--frameworks torch,keras`` keeps only the tests of those frameworks: tests parametrized
-with an `AdapterInfo` of another framework, or marked ``framework("other")``, are deselected
-(tests of no framework stay). ``--conformance-variant NAME`` suffixes every record id with
-`` (NAME)``, so the records of one suite run in several processes (one per Keras backend)
-can be merged; repros then start with the environment variables that select the variant.
+Frameworks. Every test declares the frameworks it needs: parametrized with an `AdapterInfo`
+(its ``framework``), and/or marked ``framework(name, ...)`` (module ``pytestmark``, class,
+function or ``pytest.param(..., marks=...)``; several names: the test needs all of them).
+Names are top-level (``flax.linen`` counts as ``flax``): `registry.FRAMEWORKS` (torch, keras,
+tf_keras, tensorflow, flax, jax, onnxruntime), the frameworks of the outside adapters
+registered for the run, and ``reference``: a test marked ``framework("reference")`` needs only
+NumPy and the reference (the baseline). The Keras backend is not a framework here: a Keras
+test needs ``keras`` on whichever backend the process runs (the ``keras`` marker re-runs it).
+``--frameworks torch,keras`` keeps a test only if every framework it needs is chosen, or is
+``reference``: reference tests run under every selection (``--frameworks reference`` runs only
+them), and a test that declares no framework at all is left out (tests/test_suites_frameworks.py
+keeps suites/ free of those). An unknown name is a usage error listing the valid ones.
+
+``--conformance-variant NAME`` suffixes every record id with `` (NAME)``, so the records of one
+suite run in several processes (one per Keras backend) can be merged; repros then start with
+the environment variables that select the variant.
 """
 from __future__ import annotations
 
@@ -58,6 +74,9 @@ from conformance.results.report import RECORD_KEYS, SECTIONS, build_report, chec
 
 USER_PROPERTY = "conformance"
 SECTION_PROPERTY = "conformance-section"
+# (short, full) reason of the expectation that marked a test xfail: the console shows the short
+# one (report.wasxfail), the record the full one.
+EXPECTATION_PROPERTY = "conformance-expectation"
 # Fields a test may set with record(); the others come from pytest.
 SETTABLE = tuple(k for k in RECORD_KEYS if k not in ("id", "outcome"))
 # Environment variables that select a process variant; repros name them when set.
@@ -77,8 +96,9 @@ def pytest_addoption(parser):
     group.addoption("--strict-expectations", action="store_true", default=False,
                     help="a test marked xfail by an expectation fails if it passes (the deviation is gone)")
     group.addoption("--frameworks", metavar="A,B", default=None,
-                    help="run only the tests of these frameworks (torch, keras, tensorflow, flax, jax, "
-                         "onnxruntime, ...); tests of no framework stay")
+                    help="run only the tests whose frameworks are all among these (torch, keras, tf_keras, "
+                         "tensorflow, flax, jax, onnxruntime, an outside adapter's framework); tests needing "
+                         "only the reference always run")
     group.addoption("--conformance-variant", metavar="NAME", default=None,
                     help="suffix every record id with ' (NAME)' (one process of a multi-process run)")
 
@@ -155,8 +175,8 @@ profiles.register()  # before hypothesis's own plugin reads --hypothesis-profile
 MARKERS = (
     "slow: takes more than a few seconds",
     "gpu: needs a CUDA device; skips with a reason elsewhere",
-    "framework(name, ...): needs the named framework(s); --frameworks selects by them, and the test "
-    "skips with a reason where one is absent",
+    "framework(name, ...): needs all the named framework(s) (top-level names, or 'reference': NumPy and the "
+    "reference only); --frameworks selects by them",
     "statistical: a statistical assertion with a documented false-alarm probability",
     "tf_keras: runs tf-keras 2 (TF_USE_LEGACY_KERAS=1); `conformance run` runs these in a process of their own",
     "keras: depends on the Keras 3 backend (KERAS_BACKEND); `conformance run` runs these once per backend, "
@@ -170,6 +190,7 @@ def pytest_configure(config):
     specs = [s.strip() for s in config.getoption("conformance_adapters") or () if s.strip()]
     if specs:
         _add_adapters(config, specs)
+    config._conformance_frameworks = _chosen_frameworks(config)
     config._conformance_expectations = _load_expectations(config)
     path = config.getoption("conformance_report")
     # xdist workers only produce reports; the controller (or a plain run) records them.
@@ -177,31 +198,68 @@ def pytest_configure(config):
         config.pluginmanager.register(Recorder(config, path), "conformance-recorder")
 
 
-def _item_frameworks(item):
-    """Top-level framework names an item needs: its AdapterInfo params and framework() marks."""
-    from conformance.adapters.base import AdapterInfo
+def _chosen_frameworks(config):
+    """The --frameworks names, checked against the valid ones (built-in, reference and the
+    outside adapters of this run); None without the option. UsageError on an unknown name."""
+    from conformance.adapters import registry
 
-    names = {m.args[0] for m in item.iter_markers("framework") if m.args}
+    chosen = config.getoption("frameworks")
+    if chosen is None:
+        return None
+    names = [n.strip() for n in chosen.split(",") if n.strip()]
+    if not names:
+        raise pytest.UsageError(f"--frameworks: expected comma-separated framework names, got {chosen!r}")
+    infos = registry.ADAPTERS
+    if not set(names) <= set(registry.selectable(infos)):  # then ask the outside adapters too
+        try:  # --adapter specs are in the variable by now (_add_adapters)
+            infos = registry.adapters()
+        except Exception as e:  # noqa: BLE001 - a broken $RNN_CONFORMANCE_ADAPTERS spec
+            raise pytest.UsageError(f"--frameworks: cannot read the outside adapters: {registry.ENV_VAR}: "
+                                    f"{type(e).__name__}: {e}") from None
+    try:
+        return registry.check_frameworks(names, infos)
+    except ValueError as e:
+        raise pytest.UsageError(f"--frameworks: {e}") from None
+
+
+def _item_frameworks(item):
+    """Top-level framework names an item needs: its AdapterInfo params and framework() marks
+    (every name of every mark); "reference" stands for NumPy and the reference alone."""
+    from conformance.adapters.base import AdapterInfo
+    from conformance.adapters.registry import top_level
+
+    names = {str(name) for m in item.iter_markers("framework") for name in m.args}
     params = getattr(getattr(item, "callspec", None), "params", {})
     names |= {v.framework for v in params.values() if isinstance(v, AdapterInfo)}
-    return {n.split(".")[0] for n in names}
+    return {top_level(n) for n in names}
 
 
 def _select_frameworks(config, items):
-    chosen = config.getoption("frameworks")
-    if not chosen:
+    from conformance.adapters.registry import REFERENCE
+
+    chosen = getattr(config, "_conformance_frameworks", None)
+    if chosen is None:
         return
-    keep_names = {n.strip() for n in chosen.split(",") if n.strip()}
+    allowed = set(chosen) | {REFERENCE}
     keep, drop = [], []
     for item in items:
         needs = _item_frameworks(item)
-        (keep if not needs or needs <= keep_names else drop).append(item)
+        (keep if needs and needs <= allowed else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
 
 
+def _partly_collected(config):
+    """Files named with a test inside them (``file.py::test``) among the arguments: collected
+    in part, so their expectations are not judged stale."""
+    base = Path(str(config.invocation_params.dir))
+    return {(base / arg.split("::")[0]).resolve() for arg in config.args if "::" in arg}
+
+
 def _apply_expectations(config, items):
+    """Mark the tests applicable entries match xfail; warn about stale entries. Runs on the full
+    collection, before any deselection (ours by --frameworks, pytest's by -k, -m, --deselect)."""
     entries = getattr(config, "_conformance_expectations", [])
     if not entries:
         return
@@ -213,8 +271,11 @@ def _apply_expectations(config, items):
         hit = next((e for e in live if e.matches_id(canonical_id(config, item.nodeid))), None)
         if hit is not None:
             used.add(hit)
-            item.add_marker(pytest.mark.xfail(reason=hit.label(), strict=strict))
-    files = {canonical_id(config, item.nodeid).split("::")[0] for item in items}
+            item.add_marker(pytest.mark.xfail(reason=hit.short_label(), strict=strict))
+            item.user_properties.append((EXPECTATION_PROPERTY, (hit.short_label(), hit.label())))
+    partial = _partly_collected(config)
+    files = {canonical_id(config, item.nodeid).split("::")[0] for item in items
+             if Path(str(item.path)).resolve() not in partial}
     for e in live:
         if e not in used and any(expect.fnmatch.fnmatchcase(f, e.test.split("::")[0]) for f in files):
             config.issue_config_time_warning(pytest.PytestWarning(
@@ -242,8 +303,8 @@ def canonical_id(config, nodeid: str, path=None) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     config._conformance_ids = {item.nodeid: canonical_id(config, item.nodeid, item.path) for item in items}
+    _apply_expectations(config, items)  # first: on the full collection (tryfirst: before -k, -m, --deselect)
     _select_frameworks(config, items)
-    _apply_expectations(config, items)
 
 
 @pytest.fixture
@@ -310,9 +371,18 @@ def _error_line(report) -> str | None:
     return found[0].strip() if found else _first_line(text)
 
 
+def _xfail_reason(report) -> str | None:
+    """Why a test xfailed/xpassed: the full reason of the expectation that marked it (pytest,
+    and so the console, has its one-line form), else pytest's own."""
+    for name, value in report.user_properties:
+        if name == EXPECTATION_PROPERTY and list(value)[0] == report.wasxfail:
+            return list(value)[1]
+    return report.wasxfail or None
+
+
 def _skip_reason(report) -> str | None:
     if hasattr(report, "wasxfail"):
-        return report.wasxfail or None
+        return _xfail_reason(report)
     longrepr = report.longrepr
     text = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
     if text in ("", "Skipped"):  # what pytest shows for a skip given no reason
@@ -327,8 +397,17 @@ def _classify(report) -> tuple[str | None, str | None]:
     if report.skipped:
         return ("xfailed" if hasattr(report, "wasxfail") else "skipped"), _skip_reason(report)
     if report.when == "call":
-        return ("xpassed", report.wasxfail or None) if hasattr(report, "wasxfail") else ("passed", None)
+        return ("xpassed", _xfail_reason(report)) if hasattr(report, "wasxfail") else ("passed", None)
     return None, None
+
+
+def _adapter_args() -> str:
+    """" --adapter=SPEC" for each outside adapter of this run (--adapter and the variable): a
+    pytest repro needs them to collect the outside paths' test ids."""
+    from conformance.adapters import registry
+
+    specs = [s.strip() for s in os.environ.get(registry.ENV_VAR, "").split(",") if s.strip()]
+    return "".join(f" --adapter={shlex.quote(spec)}" for spec in specs)
 
 
 class Recorder:
@@ -417,6 +496,7 @@ class Recorder:
         cmd = (f"{self.env_prefix()}python -m pytest {quoted} -p no:cacheprovider "
                f"--hypothesis-profile={settings.get_current_profile_name()}")
         seed = self.config.getoption("--hypothesis-seed", None)
+        cmd += _adapter_args()
         return cmd + (f" --hypothesis-seed={shlex.quote(str(seed))}" if seed is not None else "")
 
     def _new(self, nodeid: str) -> dict:

@@ -13,7 +13,8 @@ Each file ``expectations/*.toml`` holds entries::
 
 An entry *applies* where its framework is installed at a matching version (and the backend
 matches). In a pytest run an applicable entry marks every test it matches ``xfail`` with
-"expected deviation: <reason> [<link>]" (``--strict-expectations``: a test that then passes
+"expected deviation: <reason> [<link>]", the console showing its first sentence
+(`Expectation.short_label`; ``--strict-expectations``: a test that then passes
 fails, so a fixed deviation cannot go unnoticed); an applicable entry that matches no
 collected test of a collected file is warned about (the expectation has gone stale). The gate
 applies the same entries to a report's records (`apply_to_records`): a failed/errored record
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = ["Expectation", "ExpectationError", "load", "load_dir", "applicable", 
 
 OUTCOMES = ("failed", "error")
 PREFIX = "expected deviation: "
+SHORT_LIMIT = 120  # characters of the reason in the one-line (console) form
 _KEYS = {"test", "framework", "versions", "backend", "outcome", "reason", "link"}
 _REQUIRED = ("test", "framework", "outcome", "reason")
 
@@ -72,7 +75,22 @@ class Expectation:
             return False
 
     def label(self):
+        """The full reason a matched test's record carries: "expected deviation: <reason> [<link>]"."""
         return PREFIX + self.reason + (f" [{self.link}]" if self.link else "")
+
+    def short_label(self, limit=SHORT_LIMIT):
+        """One console line: the label with the reason cut to its first sentence (at a ". " or
+        "; "), at most `limit` characters (cut at a word, "..." added), the link kept."""
+        text = " ".join(self.reason.split())
+        end = re.search(r"[.;](?=\s)", text)
+        first = text[:end.start()] if end else text.rstrip(".;")
+        if len(first) > limit:
+            first = first[:limit - 3].rsplit(" ", 1)[0]
+            open_at = first.rfind("(")
+            if open_at > limit // 2 and first.count("(") > first.count(")"):  # no half parenthesis
+                first = first[:open_at]
+            first = first.rstrip(" ,;:") + "..."
+        return PREFIX + first + (f" [{self.link}]" if self.link else "")
 
 
 def _entry(raw, source):

@@ -103,7 +103,7 @@ def call_src(cfg, B, index, training):
 
 def snippet(cfg, B, index, training, backend):
     return "\n".join([f"# KERAS_BACKEND={backend}", "import numpy as np, keras",
-                      "from conformance import keras_coverage as KC", f"cfg = {cfg!r}",
+                      "from conformance.adapters.keras import coverage as KC", f"cfg = {cfg!r}",
                       f"layer = {layer_src(cfg)}", call_src(cfg, B, index, training), "print(out)"])
 
 
@@ -327,7 +327,8 @@ def fit_samples(cfg):
 
 
 def check_fit(keras, cfg, backend):
-    snip = "\n".join([f"# KERAS_BACKEND={backend}", "import keras", "from conformance import keras_coverage as KC",
+    snip = "\n".join([f"# KERAS_BACKEND={backend}", "import keras",
+                      "from conformance.adapters.keras import coverage as KC",
                       f"print({fit_src(cfg)})"])
     try:
         losses, rows = fit_model(keras, cfg)
