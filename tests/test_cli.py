@@ -161,29 +161,26 @@ MINE = dataclasses.replace(get("torch.nn.LSTM"), name="mine.LSTM", framework="my
 """
 
 
-def test_frameworks_argument(tmp_path, monkeypatch, capsys):
-    """--frameworks takes the valid names only: built-in, reference, an outside adapter's framework."""
+def test_frameworks_argument(tmp_path, monkeypatch):
+    """--frameworks takes the valid names only: built-in, reference, an outside adapter's framework
+    (given with --adapter, in either order, or in $RNN_CONFORMANCE_ADAPTERS)."""
     monkeypatch.delenv("RNN_CONFORMANCE_ADAPTERS", raising=False)
     p = cli.parser()
-    assert p.parse_args(["run", "--frameworks", "torch, flax,reference"]).frameworks == ["torch", "flax", "reference"]
+    args = p.parse_args(["run", "--frameworks", "torch, flax,reference"])
+    assert args.frameworks == ["torch", "flax", "reference"] and cli._check_frameworks(args) is None
     for bad, message in [("nosuch", "unknown framework 'nosuch'; valid: reference, torch, keras, tf_keras, "
                                     "tensorflow, flax, jax, onnxruntime;"),
                          ("flax.nnx", "('flax.nnx' is selected as 'flax')"),
                          ("mykernel", "unknown framework 'mykernel'")]:
-        with pytest.raises(SystemExit) as e:
-            p.parse_args(["run", "--frameworks", bad])
-        err = capsys.readouterr().err
-        assert e.value.code == 2 and "argument --frameworks: " in err and message in err, err
+        problem = cli._check_frameworks(p.parse_args(["run", "--frameworks", bad]))
+        assert problem.startswith("argument --frameworks: ") and message in problem, problem
     (tmp_path / "mineads.py").write_text(MINE)
     monkeypatch.syspath_prepend(str(tmp_path))
-    argv = ["run", "--frameworks", "mykernel,torch", "--adapter", "mineads:MINE"]  # either order
-    monkeypatch.setattr(sys, "argv", ["rnn-conformance", *argv])
-    assert p.parse_args(argv).frameworks == ["mykernel", "torch"]
-    monkeypatch.setattr(sys, "argv", ["rnn-conformance", "run", "--adapter=mineads:MINE", "--frameworks=mykernel"])
-    assert p.parse_args(sys.argv[1:]).frameworks == ["mykernel"]
-    monkeypatch.setattr(sys, "argv", ["rnn-conformance"])
+    for argv in (["run", "--frameworks", "mykernel,torch", "--adapter", "mineads:MINE"],
+                 ["run", "--adapter=mineads:MINE", "--frameworks=mykernel"]):
+        assert cli._check_frameworks(p.parse_args(argv)) is None, argv
     monkeypatch.setenv("RNN_CONFORMANCE_ADAPTERS", "mineads:MINE")
-    assert p.parse_args(["run", "--frameworks", "mykernel"]).frameworks == ["mykernel"]
+    assert cli._check_frameworks(p.parse_args(["run", "--frameworks", "mykernel"])) is None
 
 
 def test_unknown_framework_message():

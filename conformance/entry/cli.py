@@ -59,6 +59,10 @@ def _out_dir(text):
 def cmd_run(args) -> int:
     from conformance.entry.runner import run
 
+    problem = _check_frameworks(args)
+    if problem:
+        print(f"rnn-conformance run: error: {problem}", file=sys.stderr)
+        return USAGE
     return run(args, ROOT)
 
 
@@ -166,35 +170,32 @@ def _adapter_spec(text: str) -> str:
 
 
 def _frameworks(text: str) -> list:
-    """--frameworks: comma-separated names, each valid (`registry.check_frameworks`): built-in,
-    "reference", or the framework of an outside adapter, registered in $RNN_CONFORMANCE_ADAPTERS
-    or given with --adapter on the command line. An argparse type sees only its own value, so
-    the --adapter specs are read from sys.argv (the command line `main()` parses by default; a
-    caller passing `main(argv)` registers outside adapters through the variable instead); a
-    name is left to pytest's own check when one of those specs cannot be resolved here."""
-    from conformance.adapters import registry
-
+    """--frameworks: comma-separated names (checked in `_check_frameworks` once the outside
+    adapters are known)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated framework names, got {text!r}")
+    return names
+
+
+def _check_frameworks(args):
+    """A message if a --frameworks name is none of: built-in, "reference", or the framework of
+    an outside adapter (--adapter, $RNN_CONFORMANCE_ADAPTERS); None if all are known. A spec
+    that cannot be resolved here is left to pytest's own check (a usage error there)."""
+    from conformance.adapters import registry
+
+    names = args.frameworks or []
     if all(n in (registry.REFERENCE, *registry.FRAMEWORKS) for n in names):
-        return names  # nothing to import
+        return None
     try:
-        infos = list(registry.adapters())
-    except Exception as e:  # noqa: BLE001 - a broken $RNN_CONFORMANCE_ADAPTERS is pytest's to report
-        raise argparse.ArgumentTypeError(f"cannot check {text!r}: {registry.ENV_VAR}: {e}") from None
-    argv = sys.argv[1:]
-    specs = [a.split("=", 1)[1] for a in argv if a.startswith("--adapter=")]
-    specs += [b for a, b in zip(argv, argv[1:]) if a == "--adapter"]
-    for spec in specs:
-        try:
-            infos.append(registry.info_of(spec))
-        except Exception:  # noqa: BLE001 - pytest reports the bad spec (a usage error); names wait for it
-            return names
+        infos = list(registry.adapters()) + [registry.info_of(spec) for spec in args.adapter or ()]
+    except Exception:  # noqa: BLE001 - pytest reports the bad spec or variable
+        return None
     try:
-        return registry.check_frameworks(names, infos)
+        registry.check_frameworks(names, infos)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        return f"argument --frameworks: {e}"
+    return None
 
 
 def _jobs(text: str):
