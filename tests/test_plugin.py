@@ -156,9 +156,11 @@ def test_b():
     pass
 
 @pytest.mark.slow
+@pytest.mark.framework("torch")
 def test_slow():
     pass
 
+@pytest.mark.framework("reference")
 @pytest.mark.parametrize("p", ["x y", "z"])
 def test_p(p):
     pass
