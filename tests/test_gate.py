@@ -283,6 +283,7 @@ def test_keras(n, conformance_record, conformance_section):
         conformance_section("fingerprints", adapter="keras.layers.LSTM", backend="tensorflow", knob="dropout",
                             properties={"input": "per sequence"}, rates=[])
 
+@pytest.mark.framework("reference")
 def test_plain():
     pass
 '''
