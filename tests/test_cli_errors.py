@@ -119,7 +119,19 @@ def test_a_run_that_compared_nothing_fails(tmp_path):
     r = cli("run", "--out", tmp_path / "out", "--profile", "quick", root=root)
     no_traceback(r)
     assert r.returncode == 3, r.stdout + r.stderr
-    assert "nothing was compared: all 1 selected cases skipped (1 x torch is not installed)" in r.stderr
+    assert "nothing was compared: all 1 of 1 selected cases skipped (1 x torch is not installed)" in r.stderr
+    # the reference's own cases compare no framework: with them passed, still nothing was compared
+    root2 = tiny_checkout(tmp_path / "two", """
+        import pytest
+        @pytest.mark.framework("reference")
+        def test_reference_only():
+            pass
+        @pytest.mark.framework("torch")
+        def test_needs_torch():
+            pytest.skip("torch is not installed")
+    """)
+    r2 = cli("run", "--out", tmp_path / "out2", "--profile", "quick", root=root2)
+    assert r2.returncode == 3 and "1 of 2 selected cases skipped" in r2.stderr, r2.stderr
     v = cli("validate", tmp_path / "out")
     assert v.returncode == 3 and "nothing was compared" in v.stderr
     ok = cli("validate", report_file(tmp_path, [PASSED, SKIPPED]))

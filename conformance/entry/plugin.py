@@ -303,6 +303,7 @@ def canonical_id(config, nodeid: str, path=None) -> str:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     config._conformance_ids = {item.nodeid: canonical_id(config, item.nodeid, item.path) for item in items}
+    config._conformance_reference_only = {item.nodeid for item in items if _item_frameworks(item) == {"reference"}}
     _apply_expectations(config, items)  # first: on the full collection (tryfirst: before -k, -m, --deselect)
     _select_frameworks(config, items)
 
@@ -535,6 +536,8 @@ class Recorder:
 
     def _finish(self, rec):
         nodeid = rec.pop("_nodeid", rec["id"])
+        if rec["framework"] is None and nodeid in getattr(self.config, "_conformance_reference_only", ()):
+            rec["framework"] = "reference"  # a reference-only case: it compares no framework
         if rec["outcome"] is None:  # the call phase never reported (e.g. setup passed, then a crash)
             rec["outcome"] = "error"
         if rec["repro"] is None:

@@ -337,6 +337,10 @@ def nothing_compared_message(report):
     results = report["results"]
     if not results:
         return "nothing was compared: no test was collected (-k or --frameworks matched nothing?)"
-    reasons = Counter((r["reason"] or "no reason given") for r in results if r["outcome"] == "skipped")
+    skipped = [r for r in results if r["outcome"] == "skipped"]
+    reasons = Counter((r["reason"] or "no reason given") for r in skipped)
     top = "; ".join(f"{n} x {why}" for why, n in reasons.most_common(3))
-    return f"nothing was compared: all {len(results)} selected cases skipped ({top})"
+    own = len(results) - len(skipped)
+    rest = f"; the other {own} are the reference's own cases" if own else ""
+    return (f"nothing was compared: {'all ' if not own else ''}{len(skipped)} of {len(results)} selected cases "
+            f"skipped ({top}){rest}")

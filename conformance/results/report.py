@@ -139,8 +139,10 @@ def run_of(report: dict) -> dict:
 
 def compared(report: dict) -> int:
     """How many records were actually compared: outcome passed, failed, xfailed, xpassed or
-    error (skipped records were not)."""
-    return sum(1 for r in report.get("results", ()) if r.get("outcome") in COMPARED_OUTCOMES)
+    error (skipped records were not), leaving out the reference's own cases (framework
+    "reference": they run with any selection, and compare no framework)."""
+    return sum(1 for r in report.get("results", ())
+               if r.get("outcome") in COMPARED_OUTCOMES and r.get("framework") != "reference")
 
 
 def build_report(results, created: str | None = None, sections: dict | None = None, run: dict | None = None) -> dict:
