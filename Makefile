@@ -50,10 +50,16 @@ test: test-full test-minimal
 
 # One process per Keras backend (and one for tf-keras): the tests marked `keras` run again on
 # the jax and torch backends, those marked `tf_keras` with TF_USE_LEGACY_KERAS=1; exit code 5
-# (no such tests collected) is fine there. The Keras dropout fingerprints on JAX (~5 min: the
-# statistics need ~10^5 mask draws, each a JAX call) run in `make report`, not here, to keep
-# `make test` under its 20-minute budget; on tensorflow and torch they run here too.
-SKIP_ON_JAX := --deselect suites/test_fingerprints.py::test_fingerprint
+# (no such tests collected) is fine there. On JAX, where every new shape is an XLA compilation,
+# `make test` runs the Keras-specific suites (padding, crashes, dropout, masks in time, kernels,
+# wrappers, coverage); the registry-wide suites (smoke and gradient parity, batch permutation,
+# error growth: ~7 min there) and the dropout fingerprints (~5 min: ~10^5 mask draws, each a JAX
+# call) run on JAX in `make report`, not here, to keep `make test` near its 20-minute budget. The
+# same configurations are compared on all three backends here by test_keras_cross_backend.py,
+# and on tensorflow and torch every suite runs.
+SKIP_ON_JAX := --deselect suites/test_fingerprints.py::test_fingerprint \
+	--ignore suites/test_smoke_parity.py --ignore suites/test_gradient_parity.py \
+	--ignore suites/test_batch_permutation.py --ignore suites/test_error_growth.py
 test-full: venv
 	@echo "==> tests with all frameworks ($(TEST_PATHS), hypothesis profile $(PROFILE); Keras on tensorflow)"
 	KERAS_BACKEND=tensorflow $(VENV)/bin/python -m pytest $(TEST_PATHS) -m "not tf_keras" --hypothesis-profile=$(PROFILE)
@@ -67,10 +73,17 @@ test-full: venv
 # The report proves the rule: validate fails (exit 1) on any error or failed record, and on a
 # skip/xfail without a reason, and lists them on stderr. Its "valid" line is silenced so that
 # pytest's summary stays the last line of the run.
+# Without frameworks: every suite (each framework case must skip with a reason), and the
+# self-tests that check what an environment without frameworks does (the wheel and its run
+# that compares nothing, the third-party adapter path, the layers and registries, the renders);
+# the other self-tests need no framework either and ran in test-full already (~4 min saved).
+MIN_TEST_PATHS := $(addprefix tests/,test_packaging.py test_run_merge_render.py test_registry.py \
+	test_repro_imports.py test_suites_frameworks.py test_third_party_adapter.py test_layers.py \
+	test_findings_registry.py test_cli_errors.py) $(wildcard suites)
 test-minimal: venv-minimal
-	@echo "==> tests without frameworks ($(TEST_PATHS), hypothesis profile $(PROFILE));"
+	@echo "==> tests without frameworks (suites and the self-tests about it, hypothesis profile $(PROFILE));"
 	@echo "    then $(VENV_MIN)/report.json is checked: no error or failure, every skip has a reason"
-	@rm -f $(VENV_MIN)/report.json; rc=0; $(VENV_MIN)/bin/python -m pytest $(TEST_PATHS) --hypothesis-profile=$(PROFILE) \
+	@rm -f $(VENV_MIN)/report.json; rc=0; $(VENV_MIN)/bin/python -m pytest $(MIN_TEST_PATHS) --hypothesis-profile=$(PROFILE) \
 		--conformance-report=$(VENV_MIN)/report.json || rc=$$?; \
 	$(VENV_MIN)/bin/python -m conformance validate $(VENV_MIN)/report.json \
 		--fail-on error --fail-on failed --require-reasons > /dev/null || exit 1; \
