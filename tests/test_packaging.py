@@ -1,7 +1,7 @@
 """The package as a user installs it: a wheel with everything, run outside any checkout.
 
 `pip install .` must give the complete tool: every subpackage, the suites, the expectations,
-the claims data, the `rnn-conformance` console script and the pytest plugin's `pytest11`
+the claims data, the findings registry (entries and repros), the `rnn-conformance` console script and the pytest plugin's `pytest11`
 entry point. The wheel is built once (pip, isolated build), installed with --target into a
 temporary folder, and run from an unrelated directory with only that folder added to the
 path: the checkout is not importable there.
@@ -66,6 +66,8 @@ def test_wheel_carries_the_whole_tool(installed):
     names = zipfile.ZipFile(wheel).namelist()
     suites = {n.rsplit("/", 1)[1] for n in names if n.startswith("conformance/suites/")}
     assert suites == {p.name for p in (ROOT / "suites").glob("*.py")}
+    registry = {n.rsplit("/", 1)[1] for n in names if n.startswith("conformance/findings/")}
+    assert registry == {p.name for p in (ROOT / "findings").iterdir() if p.is_file()}  # entries, repros, README
     for data in ("expectations/keras.toml", "expectations/fingerprints/torch.toml", "claims/seeds.toml",
                  "entry/pytest.ini", "adapters/torch/bench.py", "adapters/keras/coverage.py"):
         assert f"conformance/{data}" in names, data

@@ -67,8 +67,8 @@ def test_failed_write_keeps_old_report_and_leaves_no_temp(tmp_path):
     ("hello, world", r"report.json is not JSON \(line 1, column 1: Expecting value\)"),
     ('{"schema_version": 3} {"again": 1}', r"is not JSON \(line 1, column 23: Extra data\)"),
     ("[1, 2]", "not a JSON object"),
-    ('{"schema_version": 1}', r"schema_version 1; this tool reads versions 2 and 3"),
-    ('{"schema_version": 4}', "schema_version 4"),
+    ('{"schema_version": 1}', r"schema_version 1; this tool reads versions 2, 3, 4"),
+    ('{"schema_version": 5}', "schema_version 5"),
     ('{"schema_version": "3"}', "schema_version '3'"),
     ('{"results": []}', "schema_version None"),
 ])
@@ -98,8 +98,9 @@ def test_directory_means_its_report_json(tmp_path):
 
 
 def as_schema_2(report):
-    old = {k: v for k, v in report.items() if k != "run"}
+    old = {k: v for k, v in report.items() if k not in ("run", "registry")}
     old["schema_version"] = 2
+    old["results"] = [{k: v for k, v in r.items() if k != "finding"} for r in old["results"]]
     return old
 
 
@@ -168,7 +169,7 @@ def _problems_after(change):
     (lambda r: r["results"][1].update(id=r["results"][0]["id"]), "duplicate id"),
     (lambda r: r.update(created="yesterday"), "ISO-8601"),
     (lambda r: r.update(created="2026-01-01T00:00:00+02:00"), "UTC"),
-    (lambda r: r.update(schema_version=7), "schema_version must be 3"),
+    (lambda r: r.update(schema_version=7), "schema_version must be 4"),
     (lambda r: r.pop("run"), "missing top-level key 'run'"),
     (lambda r: r.update(run=[]), "run must be an object"),
     (lambda r: r["run"].pop("deselected"), "run: missing key 'deselected'"),

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def rec(rid, outcome="passed", **kw):
     return {"id": rid, "suite": rid.split(".py")[0], "outcome": outcome, "adapter": kw.pop("adapter", "a.LSTM"),
+            "framework": kw.pop("framework", "a"),
             "repro": "python -m pytest x", **kw}
 
 
@@ -41,7 +42,7 @@ FULL = build_report(
 class Page(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.ids, self.urls, self.stack, self.imgs = set(), [], [], []
+        self.ids, self.urls, self.stack, self.imgs, self.srcs, self.hrefs = set(), [], [], [], [], []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -50,6 +51,7 @@ class Page(HTMLParser):
         for key in ("src", "href"):
             if key in a:
                 self.urls.append(a[key])
+                (self.srcs if key == "src" else self.hrefs).append(a[key])
         if tag == "img":
             self.imgs.append(a.get("src", ""))
         if tag not in ("meta", "img", "br", "link"):
@@ -65,8 +67,11 @@ def test_html_is_self_contained_and_has_every_section():
     page.close()
     assert not page.stack, page.stack
     assert {sid for sid, _ in render.SECTIONS} <= page.ids
-    external = [u for u in page.urls if not (u.startswith("#") or u.startswith("data:"))]
+    # nothing is loaded from outside: every resource (src) is a data: URI; links (href) are
+    # in-page anchors or plain https links a reader may follow
+    external = [u for u in page.srcs if not u.startswith("data:")]
     assert not external, external
+    assert all(u.startswith(("#", "https://")) for u in page.hrefs), page.hrefs
     text = render.render_html(FULL)
     assert "url(" not in text and "@import" not in text and "<script" not in text
     if importlib.util.find_spec("matplotlib"):
@@ -77,7 +82,13 @@ def test_markdown_has_every_section_and_the_deviation_repro():
     md = render.render_markdown(FULL)
     for _, title in render.SECTIONS:
         assert f"## {title}" in md
-    assert "### failed: `s.py::bad`" in md and "python -m pytest x" in md and "0.501" in md
+    assert "### failed: `s.py::bad`" in md and "python -m pytest x" in md
+    lines = md.splitlines()
+    verdicts = lines.index("## Does it conform?")
+    assert verdicts < lines.index("## Failures") < lines.index("## What each framework really does")
+    assert "| a | **FAILS: 1 failed** |" in md  # failures first, above everything else
+    details = render.render_details_markdown(FULL)
+    assert "0.501" in details and "#### xfailed: `s.py::dev`" in details
     empty = render.render_markdown(build_report([]))
     assert "No fingerprints in this report." in empty and "No benchmarks in this report." in empty
 
@@ -149,8 +160,9 @@ def test_merge_without_a_run_keeps_the_inputs_runs():
     assert run["merged"] == [torch_job["run"], keras_job["run"]]
     # a schema-2 input: its run is unknown (null); nothing common is claimed for it
     old = {k: v for k, v in build_report([rec("s.py::o")]).items() if k != "run"} | {"schema_version": 2}
+    old["results"] = [{k: v for k, v in r.items() if k != "finding"} for r in old["results"]]
     m = merge_reports([("torch", torch_job), ("old", old)])
-    assert validate_report(m) == [] and m["schema_version"] == 3
+    assert validate_report(m) == [] and m["schema_version"] == 4
     assert m["run"]["merged"] == [torch_job["run"], None]
     assert m["run"]["profile"] is None and m["run"]["frameworks"] is None  # the old one may have run everything
     assert m["run"]["deselected"] == ["s.py::k"]
@@ -176,11 +188,12 @@ def test_merge_cli(tmp_path):
     v2 = json.loads((tmp_path / "a.json").read_text())
     del v2["run"]
     v2["schema_version"] = 2
+    v2["results"] = [{k: v for k, v in r.items() if k != "finding"} for r in v2["results"]]
     (tmp_path / "v2.json").write_text(json.dumps(v2))  # schema 2 is still read
     r = conformance("merge", tmp_path / "v2.json", tmp_path / "b.json", "--out", tmp_path / "v2out")
     assert r.returncode == 0, r.stderr
     merged = json.loads((tmp_path / "v2out" / "report.json").read_text())
-    assert merged["schema_version"] == 3 and len(merged["run"]["merged"]) == 2 and merged["run"]["merged"][0] is None
+    assert merged["schema_version"] == 4 and len(merged["run"]["merged"]) == 2 and merged["run"]["merged"][0] is None
     old = json.loads((tmp_path / "a.json").read_text())
     old["schema_version"] = 1
     (tmp_path / "old.json").write_text(json.dumps(old))
@@ -234,10 +247,13 @@ def test_run_in_parts_one_per_keras_backend(tmp_path, monkeypatch, capsys):
 
 
 def test_run_frameworks_leaves_parts_out(tmp_path, monkeypatch, capsys):
+    # The fake suite has no torch case: with --frameworks torch only the reference's own case is
+    # left, so the parts are left out and the run says nothing was compared (exit 3).
     make_checkout(tmp_path)
-    assert run_in(tmp_path, monkeypatch, "--frameworks", "torch") == 0
-    out = capsys.readouterr().out
-    assert "part keras-jax left out" in out and "part tf-keras left out" in out
+    assert run_in(tmp_path, monkeypatch, "--frameworks", "torch") == 3
+    captured = capsys.readouterr()
+    assert "part keras-jax left out" in captured.out and "part tf-keras left out" in captured.out
+    assert "nothing was compared: the 1 selected case(s) are the reference's own" in captured.err
 
 
 def test_interrupted_run_writes_no_report(tmp_path, monkeypatch, capsys):

@@ -1,9 +1,9 @@
 """Where the tool's data lives: a checkout, or an installed package.
 
-In a checkout the suites, expectations and claims are top-level folders beside the
+In a checkout the suites, expectations, claims and findings are top-level folders beside the
 ``conformance`` package (the layout DESIGN.md asks for). An installed wheel carries the same
 folders inside the package (``conformance/suites``, ``conformance/expectations``,
-``conformance/claims``; pyproject.toml maps them), so ``ROOT`` is the folder holding them
+``conformance/claims``, ``conformance/findings``; pyproject.toml maps them), so ``ROOT`` is the folder holding them
 either way, and record ids read ``suites/test_x.py::...`` in both.
 """
 from __future__ import annotations
@@ -16,3 +16,4 @@ ROOT = PACKAGE if INSTALLED else PACKAGE.parent
 SUITES = ROOT / "suites"
 EXPECTATIONS = ROOT / "expectations"
 CLAIMS = ROOT / "claims"
+FINDINGS = ROOT / "findings"

@@ -1,4 +1,4 @@
-"""Command line: `rnn-conformance run|merge|gate|render|validate` (also `python -m conformance`).
+"""Command line: `rnn-conformance run|merge|gate|findings|render|validate` (also `python -m conformance`).
 
 run       runs the suites against the frameworks installed here, in pytest subprocesses (one
           per Keras backend; see conformance/entry/runner.py), shows progress, and writes
@@ -9,7 +9,10 @@ merge     combines reports (the jobs of a CI matrix) into DIR/...: duplicate ids
 gate      compares CANDIDATE with BASELINE, like with like: cases one report's run did not
           select are "not run", not vanished; prints a markdown summary; reports that share
           no case are refused (see conformance/results/gate.py).
-render    (re)writes report.md, report.html, junit.xml and claims.md beside a report.json.
+findings  lists the findings registry (findings/), writes upstream issue drafts (--drafts DIR),
+          regenerates the finding lists in docs/ (--docs; --check-docs exits 1 if stale).
+render    (re)writes report.md, details.md, findings.md, report.html, junit.xml, claims.md and
+          drafts/ beside a report.json.
 validate  checks a report.json against the schema (docs/report-schema.md).
 
 A REPORT argument may be a report.json or the directory holding one (what `run --out DIR`
@@ -210,6 +213,50 @@ def _seed(text: str) -> str:
     raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
 
 
+def cmd_findings(args) -> int:
+    from conformance.results import findings as registry
+    from conformance.results.report import environment
+    from conformance.core.files import write_text_atomic
+
+    try:
+        entries = registry.load_dir(paths.FINDINGS)
+    except registry.FindingError as e:
+        print(f"findings: {e}", file=sys.stderr)
+        return USAGE
+    if args.drafts:
+        out = Path(args.drafts)
+        if out.exists() and not out.is_dir():
+            print(f"findings: --drafts {out}: exists and is not a directory", file=sys.stderr)
+            return USAGE
+        out.mkdir(parents=True, exist_ok=True)
+        env = environment()
+        for f in entries:
+            write_text_atomic(out / f"{f.id}.md", registry.draft_markdown(f, env))
+        print(f"wrote {len(entries)} drafts in {out}")
+    if args.docs or args.check_docs:
+        docs = sorted((paths.ROOT / "docs").glob("*.md"))
+        stale = []
+        for page in docs:
+            text = page.read_text(encoding="utf-8")
+            new = registry.update_docs(text, entries)
+            if new != text:
+                stale.append(page.name)
+                if args.docs:
+                    write_text_atomic(page, new)
+        if args.check_docs and stale:
+            print(f"findings: the finding lists of docs/{', docs/'.join(stale)} differ from the registry; "
+                  "run `rnn-conformance findings --docs`", file=sys.stderr)
+            return 1
+        print(f"docs: {len(stale)} page(s) {'rewritten' if args.docs else 'out of date'}")
+    if not (args.drafts or args.docs or args.check_docs):
+        for f in entries:
+            up = f.upstream or f.upstream_status
+            print(f"{f.id}\n    {f.title}\n    {f.where()}; {f.kind}; upstream: {up}")
+        print(f"{len(entries)} findings ({sum(bool(f.upstream) for f in entries)} with an upstream link) "
+              f"in {paths.FINDINGS}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     kw = dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXIT_TABLE)
     p = argparse.ArgumentParser(prog="rnn-conformance", description=__doc__, **kw)
@@ -256,6 +303,15 @@ def parser() -> argparse.ArgumentParser:
     gate.add_argument("--strict", action="store_true", help="an unexpected pass (xpassed) is a regression")
     gate.add_argument("--out", metavar="FILE", help="also write the markdown summary to FILE")
     gate.set_defaults(func=cmd_gate)
+    fnd = sub.add_parser("findings", help="list the findings registry; write upstream drafts; update the docs' lists",
+                         description="The findings registry (findings/: one entry per root cause, each with a "
+                                     "standalone repro): list it, write an upstream issue draft per finding with "
+                                     "this environment's versions, or regenerate the finding lists in docs/.", **kw)
+    fnd.add_argument("--drafts", metavar="DIR", help="write DIR/<id>.md, one issue draft per finding")
+    fnd.add_argument("--docs", action="store_true",
+                     help="rewrite the lists between <!-- findings:... --> markers in docs/*.md")
+    fnd.add_argument("--check-docs", action="store_true", help="exit 1 if those lists differ from the registry")
+    fnd.set_defaults(func=cmd_findings)
     render = sub.add_parser("render", help="write report.md, report.html, junit.xml, claims.md beside a report.json",
                             description="(Re)write report.md, report.html, junit.xml and claims.md beside a "
                                         "report.json.", **kw)

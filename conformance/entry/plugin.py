@@ -69,6 +69,7 @@ import pytest
 from conformance.core import paths
 from conformance.entry import profiles
 from conformance.results import expectations as expect
+from conformance.results import findings as findings_registry
 from conformance.core.frameworks import installed_version
 from conformance.results.report import RECORD_KEYS, SECTIONS, build_report, check_field, variant_id, write_report_atomic
 
@@ -272,7 +273,7 @@ def _apply_expectations(config, items):
         if hit is not None:
             used.add(hit)
             item.add_marker(pytest.mark.xfail(reason=hit.short_label(), strict=strict))
-            item.user_properties.append((EXPECTATION_PROPERTY, (hit.short_label(), hit.label())))
+            item.user_properties.append((EXPECTATION_PROPERTY, (hit.short_label(), hit.label(), hit.finding)))
     partial = _partly_collected(config)
     files = {canonical_id(config, item.nodeid).split("::")[0] for item in items
              if Path(str(item.path)).resolve() not in partial}
@@ -433,6 +434,10 @@ class Recorder:
         from conformance.adapters import registry  # the outside specs, --adapter ones merged in
 
         self.adapters = [s.strip() for s in os.environ.get(registry.ENV_VAR, "").split(",") if s.strip()]
+        try:
+            self.findings = findings_registry.load_dir(paths.FINDINGS)
+        except findings_registry.FindingError as e:
+            raise pytest.UsageError(f"findings: {e}") from None
 
     def pytest_deselected(self, items):
         # -k, -m, --frameworks, --deselect: collected, not run (the gate tells these from vanished)
@@ -462,6 +467,20 @@ class Recorder:
             "parts": None,  # a plain pytest run; `rnn-conformance run` sets its parts on the merged report
             "deselected": sorted(self.deselected - set(self.records)),  # (an id that also ran is not "not run")
         }
+
+    def registry_section(self, results) -> list:
+        """The report's `registry`: the findings of the frameworks this run could compare (all of
+        them without --frameworks), each with what its repro said in this run (`status`:
+        "reproduced", "no longer reproduces: ...", "skipped: ...", None where it did not run)."""
+        chosen = getattr(self.config, "_conformance_frameworks", None)
+        status = {}
+        for rec in results:
+            if rec["finding"] and rec["suite"] == "test_findings":
+                status[rec["finding"]] = {"passed": "reproduced", "skipped": f"skipped: {rec['reason']}"}.get(
+                    rec["outcome"], f"no longer reproduces: {rec['reason']}" if rec["outcome"] == "failed"
+                    else f"{rec['outcome']}: {rec['reason']}")
+        return [findings_registry.as_section(f, status.get(f.id)) for f in self.findings
+                if chosen is None or set(f.frameworks) & set(chosen)]
 
     def say(self, line: str) -> None:
         """`line` on a line of its own, after pytest's progress line (which has no newline yet)."""
@@ -515,9 +534,13 @@ class Recorder:
                 rec.update(fields)
             elif name == SECTION_PROPERTY:
                 added.append(tuple(fields))
+            elif name == EXPECTATION_PROPERTY:
+                rec["_expectation"] = tuple(fields)
         if added:  # every phase's report carries all properties so far: keep the latest list
             self.sections[rec["id"]] = added
         outcome, reason = _classify(report)
+        if outcome == "xfailed" and report.when == "call" and not isinstance(report.longrepr, tuple):
+            rec["_measured"] = _error_line(report)  # what the deviating test said, beside the why
         if outcome is not None and rec["outcome"] != "error":  # an error is never downgraded
             rec["outcome"] = outcome
             if outcome != "passed":
@@ -536,6 +559,16 @@ class Recorder:
 
     def _finish(self, rec):
         nodeid = rec.pop("_nodeid", rec["id"])
+        expectation = rec.pop("_expectation", None)
+        measured = rec.pop("_measured", None)
+        if expectation is not None and rec["outcome"] in ("xfailed", "xpassed"):
+            # The record says why (the expectation's full reason and its finding) and, beside it,
+            # what the test measured this time (its own reason, else its failure line).
+            _, full, finding = (list(expectation) + [None, None])[:3]
+            if rec["reason"] and not rec["reason"].startswith(expect.PREFIX):
+                measured = rec["reason"]
+            rec["reason"] = full + (f" | measured: {measured}" if measured else "")
+            rec["finding"] = rec["finding"] or finding
         if rec["framework"] is None and nodeid in getattr(self.config, "_conformance_reference_only", ()):
             rec["framework"] = "reference"  # a reference-only case: it compares no framework
         if rec["outcome"] is None:  # the call phase never reported (e.g. setup passed, then a crash)
@@ -564,6 +597,9 @@ class Recorder:
         for rec_id in sorted(self.sections):
             for name, entry in self.sections[rec_id]:
                 sections.setdefault(name, []).append({"id": rec_id, **entry})
+        registry_entries = self.registry_section(results)
+        if registry_entries:
+            sections["registry"] = registry_entries
         write_report_atomic(build_report(results, sections=sections, run=self.run_metadata()), self.path)
         os.remove(self.partial)
         say(f"conformance: {len(self.records)} records written to {self.path}")

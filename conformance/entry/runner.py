@@ -193,21 +193,39 @@ def run_part(part, i, n, out, args, root, scratch):
     return code, report
 
 
-OUTPUTS = ("report.json", "report.md", "report.html", "junit.xml", "claims.md")
+OUTPUTS = ("report.json", "report.md", "details.md", "findings.md", "report.html", "junit.xml", "claims.md",
+           "drafts/")
 
 
 def write_outputs(report, out, claims=None):
-    """report.json, report.md, report.html, junit.xml and claims.md in `out`, each atomically;
-    claims.md also to the path `claims` if given."""
+    """report.json, report.md (the front page), details.md, findings.md, report.html, junit.xml,
+    claims.md and drafts/<finding>.md (one upstream issue draft per registry entry) in `out`, each
+    atomically; claims.md also to the path `claims` if given. Drafts of findings no longer in the
+    report are removed."""
     from conformance.core.files import write_text_atomic
     from conformance.results import claims as ledger
-    from conformance.results.render import render_html, render_junit, render_markdown
+    from conformance.results.findings import draft_markdown
+    from conformance.results.render import (render_details_markdown, render_findings_markdown, render_html,
+                                            render_junit, render_markdown)
     from conformance.results.report import write_report_atomic
 
     write_report_atomic(report, out / "report.json")
     write_text_atomic(out / "report.md", render_markdown(report))
+    write_text_atomic(out / "details.md", render_details_markdown(report))
+    write_text_atomic(out / "findings.md", render_findings_markdown(report))
     write_text_atomic(out / "report.html", render_html(report))
     write_text_atomic(out / "junit.xml", render_junit(report))
+    drafts = out / "drafts"
+    entries = report.get("registry", [])
+    if entries or drafts.is_dir():
+        drafts.mkdir(exist_ok=True)
+        keep = set()
+        for entry in entries:
+            keep.add(f"{entry['id']}.md")
+            write_text_atomic(drafts / f"{entry['id']}.md", draft_markdown(entry, report.get("environment")))
+        for old in drafts.glob("*.md"):
+            if old.name not in keep:
+                old.unlink()
     page = ledger.render_markdown(report)
     write_text_atomic(out / "claims.md", page)
     if claims:
@@ -320,7 +338,8 @@ def run(args, root):
         _stderr(f"invalid report: {p}")
     from conformance.results.render import summary_line
 
-    print(f"conformance: {out / 'report.json'} (+ report.md, report.html, junit.xml, claims.md): {summary_line(merged)}")
+    print(f"conformance: {out / 'report.json'} (+ report.md, details.md, findings.md, report.html, junit.xml, "
+          f"claims.md, drafts/): {summary_line(merged)}")
     if not compared(merged):
         _stderr(nothing_compared_message(merged))
         return NOTHING_COMPARED
@@ -341,6 +360,9 @@ def nothing_compared_message(report):
     reasons = Counter((r["reason"] or "no reason given") for r in skipped)
     top = "; ".join(f"{n} x {why}" for why, n in reasons.most_common(3))
     own = len(results) - len(skipped)
+    if not skipped:
+        return (f"nothing was compared: the {own} selected case(s) are the reference's own; no case of a "
+                "framework was selected (-k or --frameworks left none?)")
     rest = f"; the other {own} are the reference's own cases" if own else ""
     return (f"nothing was compared: {'all ' if not own else ''}{len(skipped)} of {len(results)} selected cases "
             f"skipped ({top}){rest}")

@@ -10,6 +10,7 @@ Each file ``expectations/*.toml`` holds entries::
     outcome = "failed"         # what the deviation makes the test do: "failed" or "error"
     reason = "what the framework does, and why it differs"
     link = "https://github.com/..."  # optional: the upstream issue
+    finding = "keras-jax-unroll-ignores-zero-output"  # the root cause's id in findings/ (findings/<id>.toml)
 
 An entry *applies* where its framework is installed at a matching version (and the backend
 matches). In a pytest run an applicable entry marks every test it matches ``xfail`` with
@@ -41,7 +42,7 @@ __all__ = ["Expectation", "ExpectationError", "load", "load_dir", "applicable", 
 OUTCOMES = ("failed", "error")
 PREFIX = "expected deviation: "
 SHORT_LIMIT = 120  # characters of the reason in the one-line (console) form
-_KEYS = {"test", "framework", "versions", "backend", "outcome", "reason", "link"}
+_KEYS = {"test", "framework", "versions", "backend", "outcome", "reason", "link", "finding"}
 _REQUIRED = ("test", "framework", "outcome", "reason")
 
 
@@ -58,6 +59,7 @@ class Expectation:
     versions: str = ""
     backend: Optional[str] = None
     link: Optional[str] = None
+    finding: Optional[str] = None  # id of the findings/ entry this deviation is evidence of
     source: str = ""  # "file.toml#N", for messages
 
     def matches_id(self, nodeid):
@@ -162,7 +164,8 @@ def apply_to_records(records, entries, versions):
         hit = next((e for e in entries if e.matches_id(node_id(rec["id"]))
                     and e.applies(versions.get(e.framework), rec.get("backend") or "tensorflow")), None)
         if hit is not None and rec["outcome"] in ("failed", "error", "passed"):
-            rec = {**rec, "outcome": "xpassed" if rec["outcome"] == "passed" else "xfailed", "reason": hit.label()}
+            rec = {**rec, "outcome": "xpassed" if rec["outcome"] == "passed" else "xfailed", "reason": hit.label(),
+                   "finding": rec.get("finding") or hit.finding}
         out.append(rec)
     return out
 
@@ -172,7 +175,7 @@ def apply_to_records(records, entries, versions):
 # versions, optional backend, reason, optional link, and a [fingerprint.properties] table of
 # the measured property strings (conformance/oracles/fingerprint.py) the path is expected to show.
 
-_FP_KEYS = {"adapter", "knob", "framework", "versions", "backend", "reason", "link", "properties"}
+_FP_KEYS = {"adapter", "knob", "framework", "versions", "backend", "reason", "link", "finding", "properties"}
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,7 @@ class ExpectedFingerprint:
     versions: str = ""
     backend: Optional[str] = None
     link: Optional[str] = None
+    finding: Optional[str] = None
     source: str = ""
 
     def applies(self, version, backend=None):

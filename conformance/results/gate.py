@@ -28,7 +28,9 @@ A regression is:
   candidate's selection);
 - with --strict: any xpassed case in the candidate (an expectation that no longer holds).
 
-Also listed, not regressions: new cases, fixed cases, cases that became skipped or unskipped,
+Also listed, not regressions: a finding whose repro (suites/test_findings.py) no longer
+reproduces ("finding no longer reproduces (fixed?)": the framework changed; update the
+registry), new cases, fixed cases, cases that became skipped or unskipped,
 cases not run and fingerprints not measured on one side. The summary starts with what was
 compared and shows both reports' selections.
 """
@@ -40,6 +42,7 @@ from conformance.results import expectations as expect
 from conformance.results.report import compared, part_name, run_of
 
 PASSING = ("passed", "xpassed")
+FINDING_FIXED = "finding no longer reproduces (fixed?)"
 FAILING = ("failed", "error")
 
 
@@ -66,6 +69,10 @@ def _case_changes(b, c):
     """(regression kind or None, note kind or None, detail) for one id present in both."""
     bo, co = b["outcome"], c["outcome"]
     detail = f"{bo} -> {co}" + (f": {c['reason']}" if c["reason"] and co != "passed" else "")
+    if (c.get("finding") and c.get("suite") == "test_findings" and bo in PASSING and co in FAILING
+            and "no longer reproduces" in (c["reason"] or "")):
+        # a finding's repro stopped reproducing: the framework changed (fixed?), not a regression
+        return None, FINDING_FIXED, f"{c['finding']}: {c['reason']}"
     if bo in PASSING and co in FAILING:
         return "now failing", None, detail
     if bo == "xfailed" and co in PASSING:
@@ -272,9 +279,12 @@ def markdown(verdict, baseline, candidate, names):
            *side("baseline", names[0], baseline), *side("candidate", names[1], candidate),
            f"- cases: {len(baseline['results'])} -> {len(candidate['results'])}", "",
            ("**PASS**: nothing regressed." if verdict.ok else f"**FAIL**: {len(verdict.regressions)} regression(s).")]
-    notes = [row for row in verdict.notes if row[0] not in NOT_COMPARED]
+    fixed = [row for row in verdict.notes if row[0] == FINDING_FIXED]
+    notes = [row for row in verdict.notes if row[0] not in NOT_COMPARED and row[0] != FINDING_FIXED]
     skipped = [row for row in verdict.notes if row[0] in NOT_COMPARED]
-    for title, rows in (("Regressions", verdict.regressions), ("Other changes", notes),
+    for title, rows in (("Regressions", verdict.regressions),
+                        ("Findings that no longer reproduce (the framework changed: fixed? update findings/)", fixed),
+                        ("Other changes", notes),
                         ("Not compared (not run or not measured on one side)", skipped)):
         if not rows:
             continue

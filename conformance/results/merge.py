@@ -63,9 +63,21 @@ def merge_reports(named_reports, run: dict | None = None):
     except ValueError as e:
         raise MergeError(f"run: {e}") from None
     run["deselected"] = _deselected(inputs, set(owner), extra=run["deselected"])
+    sections["registry"] = _one_per_finding(sections["registry"])
     merged = build_report(sorted(results, key=lambda r: r["id"]), sections={**sections, "parts": parts}, run=run)
     merged["environment"] = named_reports[0][1]["environment"]
     return merged
+
+
+def _one_per_finding(entries):
+    """The `registry` entries of several inputs, one per finding id (every part of a run lists
+    the registry; the part that ran the finding's repro has its status): the first with a status,
+    else the first."""
+    chosen = {}
+    for e in entries:
+        if e.get("id") not in chosen or (chosen[e["id"]].get("status") is None and e.get("status") is not None):
+            chosen[e.get("id")] = e
+    return sorted(chosen.values(), key=lambda e: str(e.get("id")))
 
 
 def _deselected(reports, ran, extra=None):

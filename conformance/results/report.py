@@ -14,14 +14,15 @@ from datetime import datetime, timezone
 from conformance.core.files import write_text_atomic
 from conformance.core.frameworks import installed_version
 
-SCHEMA_VERSION = 3  # 2: records gained `kernel`; 3: the `run` object (how the report was made)
-# Versions load_report reads: version 2 has no `run` (its selection is unknown: read as "everything ran").
-READABLE_VERSIONS = (2, 3)
+SCHEMA_VERSION = 4  # 2: records gained `kernel`; 3: the `run` object; 4: records' `finding`, `registry`
+# Versions load_report reads: version 2 has no `run` (its selection is unknown: read as "everything ran");
+# versions 2 and 3 have no record field `finding` (load_report fills it with null).
+READABLE_VERSIONS = (2, 3, 4)
 
 # Every record carries all of these keys (None where unknown), in this order.
 RECORD_KEYS = (
     "id", "adapter", "framework", "framework_version", "backend", "device", "kernel", "suite",
-    "feature", "outcome", "max_abs_err", "tolerance", "seed", "reason", "repro",
+    "feature", "outcome", "max_abs_err", "tolerance", "seed", "reason", "finding", "repro",
 )
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 # Distributions whose versions go into environment.packages (looked up, never imported).
@@ -32,7 +33,7 @@ PACKAGES = (
 ENVIRONMENT_KEYS = ("python", "platform", "cpu", "cpu_count", "packages")
 # Optional top-level sections: lists of JSON objects that tests add through the plugin's
 # `conformance_section` fixture (and `parts`, the inputs of a merged report).
-SECTIONS = ("parts", "fingerprints", "findings", "claims", "benchmarks", "error_growth")
+SECTIONS = ("parts", "fingerprints", "findings", "registry", "claims", "benchmarks", "error_growth")
 
 # The `run` object: how the report was made (docs/report-schema.md, "run"). Every key is present,
 # null where unknown; a report merged without a run of its own (`merge`) also has "merged".
@@ -46,7 +47,7 @@ COMPARED_OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "error")
 
 # Type rules of the record fields that tests may set; `id`, `suite`, `outcome` are checked apart.
 _STR_OR_NONE = ("adapter", "framework", "framework_version", "backend", "device", "kernel", "feature",
-                "reason", "repro")
+                "reason", "finding", "repro")
 _NUMBER_OR_NONE = ("max_abs_err", "tolerance")
 
 
@@ -178,8 +179,8 @@ def validate_report(report) -> list[str]:
         if key not in report:
             problems.append(f"missing top-level key {key!r}")
     if "schema_version" in report and version not in READABLE_VERSIONS:
-        problems.append(f"schema_version must be {SCHEMA_VERSION} (or 2, an older report without `run`), "
-                        f"got {version!r}")
+        problems.append(f"schema_version must be {SCHEMA_VERSION} (or 3, an older report without records' "
+                        f"`finding`, or 2, one without `run` either), got {version!r}")
     if "created" in report:
         problems += _check_created(report["created"])
     if "environment" in report:
@@ -189,13 +190,14 @@ def validate_report(report) -> list[str]:
     for key in sorted(set(report) - set(required)):
         if key == "run" and version == 2:
             problems.append("unknown top-level key 'run' (schema version 2 has none; version 3 has)")
-        elif key not in SECTIONS:
+        elif key not in SECTIONS or (key == "registry" and version in (2, 3)):
             problems.append(f"unknown top-level key {key!r}")
         elif not isinstance(report[key], list) or not all(isinstance(e, dict) for e in report[key]):
             problems.append(f"{key} must be a list of objects")
     results = report.get("results", [])
     if not isinstance(results, list):
         return problems + ["results must be a list"]
+    keys = RECORD_KEYS if version not in (2, 3) else tuple(k for k in RECORD_KEYS if k != "finding")
     seen = set()
     for i, rec in enumerate(results):
         where = f"results[{i}]"
@@ -203,13 +205,13 @@ def validate_report(report) -> list[str]:
             problems.append(f"{where} must be an object")
             continue
         where = f"results[{i}] ({rec.get('id')!r})"
-        missing = [k for k in RECORD_KEYS if k not in rec]
-        extra = sorted(set(rec) - set(RECORD_KEYS))
+        missing = [k for k in keys if k not in rec]
+        extra = sorted(set(rec) - set(keys))
         if missing:
             problems.append(f"{where}: missing keys {missing}")
         if extra:
             problems.append(f"{where}: unknown keys {extra}")
-        problems += [f"{where}: {p}" for k in RECORD_KEYS if k in rec and (p := check_field(k, rec[k]))]
+        problems += [f"{where}: {p}" for k in keys if k in rec and (p := check_field(k, rec[k]))]
         if rec.get("id") in seen:
             problems.append(f"{where}: duplicate id")
         seen.add(rec.get("id"))
@@ -337,5 +339,16 @@ def load_report(path) -> dict:
     version = report.get("schema_version")
     if version not in READABLE_VERSIONS:
         raise ReportError(f"report {path} has schema_version {version!r}; this tool reads versions "
-                          f"{' and '.join(map(str, READABLE_VERSIONS))}")
+                          f"{', '.join(map(str, READABLE_VERSIONS))}")
     return report
+
+
+def upgraded(report: dict) -> dict:
+    """A loaded report of an older readable schema (2, 3) as the current one: records get
+    `finding` null, a missing `run` becomes `unknown_run()`. For merging and comparing; a report
+    that is already current is returned as it is."""
+    if report.get("schema_version") == SCHEMA_VERSION:
+        return report
+    out = dict(report, schema_version=SCHEMA_VERSION, run=run_of(report))
+    out["results"] = [{k: r.get(k) for k in RECORD_KEYS} for r in report.get("results", [])]
+    return out
