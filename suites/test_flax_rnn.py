@@ -137,7 +137,8 @@ def test_seq_lengths_padded_steps(api, cell_name, direction, conformance_record)
             rec.update(max_abs_err=worst["err"], tolerance=worst["tol"], seed=worst["seed"])
         matching = [p for p, e in policy_errs.items() if worst and e <= worst["tol"]]
         rec["reason"] = (
-            "finding: no reference padding policy matches (so the adapter does not declare 'lengths'); "
+            "documented (nn.RNN: padded outputs are not zeroed): no reference padding policy matches (so the "
+            "adapter does not declare 'lengths'); "
             "valid outputs and the carry (state at each row's last valid step) equal the reference, "
             "outputs at padded steps are computed through the padding"
             + (" of the within-length-flipped input" if knobs["reverse"] else "")
@@ -197,6 +198,7 @@ def test_nnx_gru_has_no_hidden_bias(conformance_record):
     rec.update(seed=case.seed, max_abs_err=err_zero, tolerance=tol,
                repro=("from flax import nnx; print(nnx.to_pure_dict(nnx.state(nnx.GRUCell(3, 4, "
                       "rngs=nnx.Rngs(0)), nnx.Param))['dense_h'].keys())  # kernel only"),
+               finding="flax-nnx-gru-cell-no-hidden-bias",
                reason=(f"finding: nnx.GRUCell has no hidden-side bias (dense_h params: {sorted(params['dense_h'])}); "
                        f"its docstring {'shows' if doc_claims else 'does not show'} b_hn. b_hn = 0: parity "
                        f"(error {err_zero:.2g}); a canonical b_hn != 0 cannot be expressed (it sits inside "

@@ -80,6 +80,7 @@ def test_layout_1_refused(op, conformance_record):
     with pytest.raises(Exception) as refused:
         run_model(model, feeds)
     message = str(refused.value)
+    rec["finding"] = "onnxruntime-layout-1-refused"
     rec["reason"] = (f"finding: onnxruntime's CPU {op} refuses layout=1 ({type(refused.value).__name__}: "
                      f"{message.split('was false.')[-1].strip()[:120]}); the same model runs in the ONNX reference "
                      f"evaluator and equals the reference (error {err:.2g}). Upstream: {UPSTREAM_LAYOUT}")
@@ -163,6 +164,7 @@ def test_sequence_lens_zero(op, conformance_record):
                       "s, x, h0, c0 = a.prepare(*rounded(case)); f, at, sh = a.inputs(s[0], x, h0, c0, np.array("
                       f"{list(lengths)}))\nfrom conformance.adapters.onnxruntime.rnn import one_node_model, run_model\n"
                       f"print(run_model(one_node_model('{op}', f, at, sh), f)[1][:, 1], h0[:, 1])"),
+               finding="onnxruntime-zero-sequence-length-zeroes-state",
                reason=(f"finding: a row with sequence_lens 0 gets outputs {row_y:.2g} (max |y|) and final state "
                        f"max |Y_h| = {row_h:.2g}: zeros, not its initial state (|Y_h - h0| = {err_h0:.2g}); "
                        f"other rows unaffected (error {others:.2g}). Outside the adapter API (lengths 1..T)."))

@@ -137,7 +137,7 @@ def cmd_render(args) -> int:
         return USAGE
     where = Path(args.path) if Path(args.path).is_dir() else Path(args.path).parent
     write_outputs(report, where)
-    print(f"wrote report.md, report.html, junit.xml and claims.md in {where}")
+    print(f"wrote report.md, details.md, findings.md, report.html, junit.xml, claims.md and drafts/ in {where}")
     return 0
 
 

@@ -231,7 +231,8 @@ def semantics_tables(report):
         if pad and pad != "no lengths input":
             padding[adapter][backend] = pad
         if fp.get("knob"):
-            dropout[(adapter, f"{fp['knob']}={_cell(fp.get('rate'))}")][backend] = props
+            knob = fp["knob"].replace("+", " + ")  # "dropout + recurrent_dropout" may wrap
+            dropout[(adapter, f"{knob}={_cell(fp.get('rate'))}")][backend] = props
         elif props.get("dropout") == "no knob declared" and (not pad or pad == "no lengths input"):
             plain[framework_of_adapter(adapter)].add(adapter)
     variants = defaultdict(list)  # the variants of one path that measured the same: one row
