@@ -135,7 +135,8 @@ def test_layer_configs(cell, conformance_record, conformance_section):
     check()
     for name, (entry, cfg, p) in known.items():
         conformance_section("findings", adapter=f"keras.layers.{cell.upper()} ({backend})", knob=name, expected=True,
-                            summary=p.detail[:300], evidence=repro(cfg, p), link=entry.link)
+                            summary=p.detail[:300], evidence=repro(cfg, p), link=entry.link,
+                            finding=entry.finding)
     KS.record(conformance_record, adapter=f"keras.layers.{cell.upper()}", backend=backend,
               feature="documented arguments (hypothesis)",
               reason=(f"{seen['draws']} draws, {seen['calls']} calls, {seen['refused']} documented refusals, "

@@ -135,7 +135,8 @@ def test_backends_agree(config, backends, conformance_record, conformance_sectio
             conformance_section("findings", adapter=f"keras.layers.{config['cell'].upper()} ({b})", knob=cid,
                                 expected=k is not None and k["outcome"] == status[b],
                                 summary=f"{b} {status[b]}: {notes[b]}; agreeing groups {agree}",
-                                evidence=(k["reason"] + "\n" if k else "") + rp)
+                                evidence=(k["reason"] + "\n" if k else "") + rp,
+                                finding=k["finding"] if k and k["outcome"] == status[b] else None)
     # The conforming backends must agree with each other, whatever the reference says.
     conforming = [b for b in got if status[b] == "conforms"]
     for a, b in itertools.combinations(conforming, 2):

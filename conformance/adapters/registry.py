@@ -77,8 +77,9 @@ ADAPTERS = tuple(
           ("keras.layers.RNN(LSTMCell)", "lstm", {"layer": "rnn"}, "base"),
           ("keras.layers.RNN(GRUCell)", "gru", {"layer": "rnn"}, "base"))
       # RNN(StackedRNNCells) (option layer="stacked_cells") is not an entry: with one cell it
-      # crashes under a mask on every backend (suites/test_keras_crashes.py), which the generic
-      # strategies draw
+      # crashes always on JAX, under a mask on TF (and on torch for LSTMCell), with unroll=True
+      # on every backend (finding keras-stacked-rnn-cells-one-cell-state-unnested), and the
+      # generic strategies draw one-layer stacks and masks
       for suffix, options, feats, padding in (  # (name suffix, options, features, padding policy)
           ("", {}, {"stacked", "bidirectional", "initial_state", "gradients"}, None),
           # mask= from lengths (right padding): state carried, the previous output repeated

@@ -280,12 +280,14 @@ def semantics_table(report):
 
 
 def finding_rows(report):
-    """The measured-fact findings of fingerprint and coverage tests (`findings` section)."""
+    """The measured-fact findings of fingerprint and coverage tests (`findings` section): the
+    registry id of the root cause where the test knows it (an expected deviation), else its link."""
     return [[path_label(f), f.get("knob") or "", {True: "yes", False: "no"}.get(f.get("expected"), "undeclared"),
-             f.get("summary", ""), f.get("evidence", ""), f.get("link") or ""] for f in report.get("findings", [])]
+             f.get("summary", ""), f.get("evidence", ""), f.get("finding") or f.get("link") or ""]
+            for f in report.get("findings", [])]
 
 
-FINDING_HEADER = ["adapter", "case", "expected", "summary", "evidence", "link"]
+FINDING_HEADER = ["adapter", "case", "expected", "summary", "evidence", "finding / link"]
 
 
 def registry_status(entry):

@@ -9,7 +9,7 @@ padding, leading masked steps, an inner gap) with nonzero initial states, ``mask
 ``training=False``.
 
 `KNOWN` holds the known backend deviations as data: (backend, configuration values, what
-happens, reason); the suite expects exactly those and nothing else.
+happens, the findings-registry id of its root cause, reason); the suite expects exactly those and nothing else.
 
 Files: IN holds ``configs`` (JSON) and, per configuration id, ``<id>/x`` (B, T, F),
 ``<id>/mask`` (B, T), ``<id>/h0``, ``<id>/c0`` (LSTM), ``<id>/w/<name>`` (Keras layout); OUT holds
@@ -49,16 +49,20 @@ CONFIGS = [dict(cell=cell, reset_after=ra, unroll=u, go_backwards=g, zero_output
 # policy and from the conforming backends); every backend and configuration not listed conforms.
 KNOWN = [
     dict(backend="torch", when=dict(unroll=True, go_backwards=True), outcome="crash",
+         finding="keras-torch-unroll-go-backwards-mask-crash",
          reason="torch backend, unroll + go_backwards + mask: AttributeError from torch.flip on the tuple of "
                 "torch.unbind (keras/src/backend/torch/rnn.py)"),
     dict(backend="tensorflow", when=dict(unroll=True, go_backwards=True, zero_output_for_mask=True),
          outcome="deviates",
+         finding="keras-tf-unroll-go-backwards-zero-output-unreversed-mask",
          reason="TF backend, unroll + go_backwards + zero_output_for_mask: outputs (kept reversed) zeroed with the "
                 "mask in original order (keras/src/backend/tensorflow/rnn.py): valid steps zeroed, masked kept"),
     dict(backend="jax", when=dict(unroll=True, zero_output_for_mask=True), outcome="deviates",
+         finding="keras-jax-unroll-ignores-zero-output",
          reason="JAX backend, unroll: zero_output_for_mask ignored, masked steps repeat the previous output "
                 "(keras/src/backend/jax/rnn.py)"),
     dict(backend="jax", when=dict(unroll=False, zero_output_for_mask=False), outcome="deviates",
+         finding="keras-jax-masked-output-is-carried-state",
          reason="JAX backend, unroll=False: a masked step outputs the carried state states[0], so leading masked "
                 "steps give the initial state h0 instead of zeros (keras/src/backend/jax/rnn.py)"),
 ]
