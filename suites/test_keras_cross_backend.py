@@ -132,11 +132,11 @@ def test_backends_agree(config, backends, conformance_record, conformance_sectio
     for b in sorted(runs):
         if status[b] != "conforms":
             k = XB.known(config, b, str(runs[b]["keras"]))
+            as_known = k is not None and k["outcome"] == status[b]
             conformance_section("findings", adapter=f"keras.layers.{config['cell'].upper()} ({b})", knob=cid,
-                                expected=k is not None and k["outcome"] == status[b],
-                                summary=f"{b} {status[b]}: {notes[b]}; agreeing groups {agree}",
+                                expected=as_known, summary=f"{b} {status[b]}: {notes[b]}; agreeing groups {agree}",
                                 evidence=(k["reason"] + "\n" if k else "") + rp,
-                                finding=k["finding"] if k and k["outcome"] == status[b] else None)
+                                finding=k["finding"] if as_known else None)
     # The conforming backends must agree with each other, whatever the reference says.
     conforming = [b for b in got if status[b] == "conforms"]
     for a, b in itertools.combinations(conforming, 2):
