@@ -169,3 +169,20 @@ def test_gate_lists_a_finding_that_stopped_reproducing_apart():
                           "reason": "Failed: finding keras-x-y no longer reproduces on keras 3.16.0: fixed?"}])
     v = gate.compare(base, cand)
     assert v.ok and [n[0] for n in v.notes] == [gate.FINDING_FIXED]
+
+
+def test_a_repro_record_lists_its_finding_only_under_the_backends_the_registry_names():
+    """The repros run in the Keras-on-tensorflow process; a JAX-only finding's repro record must
+    not put that finding in the "keras (tensorflow)" verdict (the registry entry places it)."""
+    from conformance.results import render
+
+    def rec(rid, outcome, **kw):
+        return {"id": rid, "suite": rid.split("::")[0], "outcome": outcome, "framework": "keras",
+                "backend": "tensorflow", **kw}
+
+    report = build_report([rec("suites/test_findings.py::test_repro[keras-jax-only]", "passed", finding="keras-jax-only"),
+                           rec("suites/test_keras_padding.py::test_masked_steps[a]", "xfailed", finding="keras-tf-one"),
+                           {**rec("suites/test_keras_padding.py::test_masked_steps[b]", "passed"), "backend": "jax"}])
+    report["registry"] = [{"id": "keras-jax-only", "frameworks": ["keras"], "backends": ["jax"], "status": "reproduced"}]
+    rows = {r["group"]: r["findings"] for r in render.verdict_rows(report)}
+    assert rows == {"keras (tensorflow)": ["keras-tf-one"], "keras (jax)": ["keras-jax-only"]}, rows
