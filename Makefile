@@ -6,6 +6,9 @@
 #                      and the claims ledger page reports/claims.md
 #   make matrix        Keras 3.14.1 vs 3.15.1 through tox, gated: reports/upgrade/
 #   make bench         speed benchmarks (full sizes) -> reports/bench/ (pytest-benchmark JSON, report)
+#   make gpu           every CUDA case against the frameworks of the CURRENT python (no venv, no network:
+#                      for a borrowed GPU machine) -> $(GPU_OUT); a dry run without CUDA (README "GPU run")
+#   make gpu-wheels    the wheels such a machine lacks (Keras 3, namex, optree; CPython 3.12) -> .whl/
 #   make clean         remove venvs, caches, build output and local runs (rnn-conformance-runs/)
 PYTHON ?= python3
 PROFILE ?= ci
@@ -23,7 +26,7 @@ MIN_STAMP := $(VENV_MIN)/.installed-$(shell cat $(MIN_REQS) | sha256sum | cut -c
 TEST_PATHS := tests $(wildcard suites)
 PIP := -m pip install --disable-pip-version-check --progress-bar off
 
-.PHONY: venv venv-minimal test test-full test-minimal report matrix bench clean
+.PHONY: venv venv-minimal test test-full test-minimal report matrix bench gpu gpu-wheels clean
 
 venv: $(FULL_STAMP)
 	@echo "==> $(VENV) is up to date"
@@ -127,6 +130,15 @@ bench: venv
 		reports/bench/pytest-benchmark.json $(BENCH_PARTS)/main-benchmark.json \
 		$(BENCH_PARTS)/keras-jax-benchmark.json $(BENCH_PARTS)/keras-torch-benchmark.json || exit 1; \
 	echo "==> make bench: $$(( $$(date +%s) - start )) s, exit $$rc; reports/bench/report.md"; exit $$rc
+
+# The GPU run (README "GPU run", conformance/entry/gpu.py): the tests marked gpu in three parts under
+# time budgets (450 s in all), with whatever python3 is on the PATH and its installed frameworks.
+GPU_OUT ?= rnn-conformance-runs/gpu
+gpu:
+	$(PYTHON) -m conformance gpu --out $(GPU_OUT)
+
+gpu-wheels:
+	$(PYTHON) -m conformance gpu-wheels .whl
 
 clean:
 	rm -rf $(VENV) $(VENV_MIN) .venv-tox .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info rnn-conformance-runs

@@ -36,6 +36,7 @@ def record_base(name, device, feature):
                 feature=feature)
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize("device", ["cuda"])
 def test_cudnn_lstm_full_case(device, conformance_record):
     """Every declared feature at once (2 layers, bidirectional, initial state, unsorted lengths),

@@ -24,7 +24,7 @@ __all__ = ["registry_params", "load_adapters", "max_abs_errors", "grad_errors", 
 
 def registry_params(feature=None):
     """pytest params (info, device) over `registry.adapters()` and their devices, only paths
-    declaring `feature` when given; ids are the adapter names (``@cuda`` for CUDA). Keras
+    declaring `feature` when given; ids are the adapter names (``@cuda`` for CUDA, marked ``gpu``). Keras
     paths are marked ``keras``: `conformance run` runs them once per Keras backend."""
     out = []
     for info in registry.adapters():
@@ -32,8 +32,9 @@ def registry_params(feature=None):
             continue
         marks = [pytest.mark.keras] if info.framework == "keras" else []  # re-run on every Keras backend
         for device in info.devices:
+            # a case on another device (CUDA) is marked gpu: `rnn-conformance gpu` runs those
             out.append(pytest.param(info, device, id=info.name if device == "cpu" else f"{info.name}@{device}",
-                                    marks=marks))
+                                    marks=marks if device == "cpu" else marks + [pytest.mark.gpu]))
     return out
 
 

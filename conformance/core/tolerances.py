@@ -115,6 +115,28 @@ a flipped inter-layer mask element and two swapped gate blocks exceed this toler
 1.7 .. 1.8x (T = 64). 100x for the bias is out of reach in float32: its effect on the outputs
 is ~1e-4, the rounding error alone reaches 5e-7, so no tolerance >= 4x the observed error can
 be beaten 100x by it.
+
+(c) Half precision (float16, bfloat16: torch on cuDNN, suites/test_gpu.py), derived the same
+way: the same formula with eps = 2**-10 (float16) / 2**-7 (bfloat16), K the smallest integer
+covering every measured ratio with the 4x margin. Measured where half-precision RNN kernels
+run here, torch 2.13's CPU kernels (native, oneDNN for bfloat16 LSTMs), on a grid: LSTM and
+GRU, T in {1, 4, 16, 64, 128}, H = I in {8, 32, 128}, 1 layer or 2 bidirectional, B = 4, 2
+seeds, initial states, weights / inputs / states rounded to the dtype and the reference run on
+the rounded values (`suites.test_gpu.reduced_precision_run` with device "cpu"); 120 cases
+per dtype:
+
+=========  =====  =========  ==========  =====  =====
+dtype      cases  max error  max ratio   b_s    b_f
+=========  =====  =========  ==========  =====  =====
+float16      120  2.73e-03     0.279     -0.03  +0.15
+bfloat16     120  1.69e-02     0.222     -0.04  +0.10
+=========  =====  =========  ==========  =====  =====
+
+As in float32 the errors do not grow with the sequence (b_s ~ 0; the largest ratios are at
+steps 1 .. 2); 4 x 0.279 = 1.12, so K = 2 for both (`K_BY_DTYPE`). With K = 7 the half
+tolerances would sit 25x above the largest error and 100-1000x above the typical one, a check
+that could hardly fail. cuDNN's own half arithmetic (tensor-core products with float32
+accumulation) is measured against this bound by the GPU run; its ratios are in its report.
 """
 from __future__ import annotations
 
@@ -123,13 +145,17 @@ import numbers
 
 import numpy as np
 
-__all__ = ["EPS", "K", "MEASURED", "MEASURED_BY_STEPS", "MEASURED_GROWTH", "tolerance"]
+__all__ = ["EPS", "K", "K_BY_DTYPE", "MEASURED", "MEASURED_BY_STEPS", "MEASURED_GROWTH", "tolerance"]
 
 #: Machine epsilon of each working dtype (spacing of floats at 1.0).
-EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps)}
+EPS = {"float32": float(np.finfo(np.float32).eps), "float64": float(np.finfo(np.float64).eps),
+       "float16": float(np.finfo(np.float16).eps),  # 2**-10
+       "bfloat16": 2.0 ** -7}  # 8 significand bits (no NumPy dtype); table (c): half precision on cuDNN
 
 #: Safety factor: smallest integer >= 4 * the largest measured ratio (1.638).
 K = 7.0
+#: Per-dtype safety factors where they differ from K (table (c): 4 * 0.279 -> 2).
+K_BY_DTYPE = {"float16": 2.0, "bfloat16": 2.0}
 
 #: (adapter, dtype) -> (cases, max |error|, max ratio, median ratio) over the smoke cases, with
 #: ratio = err / (EPS * sqrt(fan_in) * sqrt(steps)); see the module docstring, table (b).
@@ -168,9 +194,10 @@ def _positive_int(name, v):
 
 
 def tolerance(dtype, steps, fan_in, *, magnitude=1.0):
-    """Absolute tolerance K * eps(dtype) * sqrt(fan_in) * sqrt(steps) * max(1, magnitude).
+    """Absolute tolerance K * eps(dtype) * sqrt(fan_in) * sqrt(steps) * max(1, magnitude)
+    (K = 7; 2 for float16 / bfloat16, table (c)).
 
-    dtype: "float32" / "float64" (or a NumPy dtype); steps: sequential cell evaluations (T,
+    dtype: "float32" / "float64" / "float16" / "bfloat16" (or a NumPy dtype); steps: sequential cell evaluations (T,
     or T * L for a stack); fan_in: terms per pre-activation (input_size + Hout, the largest
     over the layers); magnitude (optional): the largest |value| the case's states reach
     (max |c| of the reference) when it can grow far beyond O(1) -- a saturated forget gate
@@ -187,4 +214,4 @@ def tolerance(dtype, steps, fan_in, *, magnitude=1.0):
     if (isinstance(magnitude, bool) or not isinstance(magnitude, numbers.Real)
             or not math.isfinite(magnitude) or magnitude < 0):
         raise ValueError(f"magnitude: expected a finite number >= 0, got {magnitude!r}")
-    return K * EPS[name] * math.sqrt(fan_in) * math.sqrt(steps) * max(1.0, float(magnitude))
+    return K_BY_DTYPE.get(name, K) * EPS[name] * math.sqrt(fan_in) * math.sqrt(steps) * max(1.0, float(magnitude))

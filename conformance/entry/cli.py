@@ -1,4 +1,4 @@
-"""Command line: `rnn-conformance run|merge|gate|findings|render|validate` (also `python -m conformance`).
+"""Command line: `rnn-conformance run|merge|gate|findings|render|validate|gpu|gpu-wheels` (also `python -m conformance`).
 
 run       runs the suites against the frameworks installed here, in pytest subprocesses (one
           per Keras backend; see conformance/entry/runner.py), shows progress, and writes
@@ -14,6 +14,9 @@ findings  lists the findings registry (findings/), writes upstream issue drafts 
 render    (re)writes report.md, details.md, findings.md, report.html, junit.xml, claims.md and
           drafts/ beside a report.json.
 validate  checks a report.json against the schema (docs/report-schema.md).
+gpu       every CUDA case in one short run against the installed frameworks, for a borrowed GPU
+          machine (a dry run where there is no CUDA; see conformance/entry/gpu.py);
+          gpu-wheels DIR downloads the wheels such a machine lacks.
 
 A REPORT argument may be a report.json or the directory holding one (what `run --out DIR`
 wrote).
@@ -326,6 +329,9 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("--require-reasons", action="store_true",
                      help="exit 1 if a result other than passed has no reason")
     val.set_defaults(func=cmd_validate)
+    from conformance.entry.gpu import add_parsers as add_gpu_parsers
+
+    add_gpu_parsers(sub, kw)
     return p
 
 

@@ -62,6 +62,7 @@ import os
 import re
 import shlex
 import traceback
+import time
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,26 @@ def pytest_addoption(parser):
                          "only the reference always run")
     group.addoption("--conformance-variant", metavar="NAME", default=None,
                     help="suffix every record id with ' (NAME)' (one process of a multi-process run)")
+    group.addoption("--conformance-budget", metavar="SECONDS", type=float, default=None,
+                    help="time budget of the session: once SECONDS have passed since it started, every "
+                         "test not yet begun is skipped with the reason " + repr(BUDGET_SPENT.format(s="N"))
+                         + " (rnn-conformance gpu uses it; such a run is incomplete, never a pass)")
+
+
+#: The skip reason of a test that the --conformance-budget left unrun.
+BUDGET_SPENT = "not run: the time budget of {s} s for this part was spent"
+_BUDGET_START = "_conformance_budget_start"
+
+
+def pytest_sessionstart(session):
+    setattr(session.config, _BUDGET_START, time.monotonic())
+
+
+def pytest_runtest_setup(item):
+    budget = item.config.getoption("conformance_budget", None)
+    start = getattr(item.config, _BUDGET_START, None)
+    if budget is not None and start is not None and time.monotonic() - start > budget:
+        pytest.skip(BUDGET_SPENT.format(s=f"{budget:g}"))
 
 
 _ENV_UNSET = object()

@@ -29,6 +29,7 @@ import numpy as np
 from reference import Grads, Result, layouts
 
 from conformance.adapters.base import BaseAdapter
+from conformance.adapters.jax.device import jax_device
 
 CELLS = {"flax.linen.LSTMCell": "LSTMCell", "flax.linen.OptimizedLSTMCell": "OptimizedLSTMCell",
          "flax.linen.GRUCell": "GRUCell"}
@@ -96,9 +97,24 @@ class JaxStack:
                 cs.append(c)
         return x, jnp.stack(hs), (jnp.stack(cs) if self.lstm else None)
 
+    def check_device(self):
+        """"cuda": DeviceUnavailable unless JAX sees a GPU (`conformance.adapters.jax.device`)."""
+        if self.device == "cuda":
+            jax_device("cuda", self.info.name)
+        else:
+            super().check_device()
+
     def run(self, stack, x, h0, c0, cotangents=None):
-        """(Result, Grads or None) for a prepared stack (float32 arrays); one jitted function
-        per stack structure, so a shape seen before is not compiled again."""
+        """(Result, Grads or None) for a prepared stack (float32 arrays) on the adapter's device
+        (the host CPU for "cpu", even where JAX's default device is a GPU)."""
+        import jax
+
+        with jax.default_device(jax_device(self.device, self.info.name)):
+            return self._run_here(stack, x, h0, c0, cotangents)
+
+    def _run_here(self, stack, x, h0, c0, cotangents=None):
+        """`run` on JAX's current default device; one jitted function per stack structure, so a
+        shape seen before is not compiled again."""
         import jax
         import jax.numpy as jnp
 

@@ -23,9 +23,11 @@ import numpy as np
 from reference import Grads, Result
 
 from conformance.adapters.base import BaseAdapter, DeviceUnavailable
+from conformance.adapters.jax.device import gpus as jax_gpus, jax_device
+from conformance.core.devices import no_cuda
 
-NO_GPU = ("no CUDA GPU visible to JAX (jax.devices('gpu') fails): jax.experimental.rnn.lstm is cuDNN-only "
-          "and is not exercised; lstm_ref, its CPU reference, is a separate path")
+NO_GPU = no_cuda("no GPU visible to JAX: jax.devices('gpu') fails; jax.experimental.rnn.lstm is cuDNN-only "
+                 "and is not exercised; lstm_ref, its CPU reference, is a separate path")
 CUDNN_CALL = "cudnn_rnn"  # custom-call target of jax's cuDNN RNN lowering (jaxlib gpu_rnn)
 
 
@@ -77,13 +79,7 @@ class JaxExperimentalLSTM(BaseAdapter):
     def check_device(self):
         if self.device != "cuda":
             return super().check_device()
-        import jax
-
-        try:
-            gpus = jax.devices("gpu")
-        except RuntimeError:
-            gpus = []
-        if not gpus:
+        if not jax_gpus():
             raise DeviceUnavailable(NO_GPU)
 
     def forward(self, stack, x, h0=None, c0=None, lengths=None):
@@ -131,19 +127,21 @@ class JaxExperimentalLSTM(BaseAdapter):
         T, B, I = x.shape
         L, D, H = len(stack), len(stack[0]), stack[0][0].hidden_size
         zeros = np.zeros((L * D, B, H), np.float32)
-        args = [jnp.asarray(pack_weights(stack)), jnp.asarray(x.transpose(1, 0, 2)),
-                jnp.asarray(zeros if h0 is None else h0), jnp.asarray(zeros if c0 is None else c0),
-                jnp.asarray(np.full(B, T, np.int32) if lengths is None else lengths.astype(np.int32))]
+        args = [np.asarray(pack_weights(stack)), np.asarray(x.transpose(1, 0, 2)),
+                np.asarray(zeros if h0 is None else h0), np.asarray(zeros if c0 is None else c0),
+                np.asarray(np.full(B, T, np.int32) if lengths is None else lengths.astype(np.int32))]
         grad = cotangents is not None
         if grad:
             dy, dh_n, dc_n = cotangents
             f32 = lambda a, shape: np.zeros(shape, np.float32) if a is None else np.asarray(a, np.float32)  # noqa
-            args.append((jnp.asarray(f32(dy, (T, B, D * H)).transpose(1, 0, 2)), jnp.asarray(f32(dh_n, zeros.shape)),
-                         jnp.asarray(f32(dc_n, zeros.shape))))
+            args.append((np.asarray(f32(dy, (T, B, D * H)).transpose(1, 0, 2)), np.asarray(f32(dh_n, zeros.shape)),
+                         np.asarray(f32(dc_n, zeros.shape))))
         fn = self._jitted((I, H, L, D), grad)
-        if self.cudnn:
-            self._check_cudnn(fn, args)
-        out = fn(*args)
+        with jax.default_device(jax_device(self.device, self.info.name)):  # lstm_ref on the CPU even beside a GPU
+            args = [jax.tree_util.tree_map(jnp.asarray, a) for a in args]
+            if self.cudnn:
+                self._check_cudnn(fn, args)
+            out = fn(*args)
         (y, h_n, c_n), back = (out, None) if not grad else out
         result = Result(y=np.asarray(y).transpose(1, 0, 2), h_n=np.asarray(h_n), c_n=np.asarray(c_n))
         if not grad:

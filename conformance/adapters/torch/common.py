@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from conformance.adapters.base import BaseAdapter, DeviceUnavailable
+from conformance.core.devices import no_cuda
 
-CUDA_MISSING = "CUDA is not available on this machine (cuDNN path not exercised)"
+CUDA_MISSING = no_cuda("cuDNN path not exercised")
 PACKED = (None, "sorted", "unsorted")
 
 # Profiler op-name fragments -> kernel, most specific first.
@@ -39,7 +40,7 @@ def check_cuda(name, need_cudnn):
 
     if not torch.cuda.is_available():
         raise DeviceUnavailable(CUDA_MISSING if need_cudnn else
-                                "CUDA is not available on this machine (CUDA cell kernels not exercised)")
+                                no_cuda("CUDA cell kernels not exercised"))
     if need_cudnn and not (torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled):
         raise DeviceUnavailable(f"{name}: cuDNN is not available or disabled (torch.backends.cudnn): "
                                 "the cuDNN path cannot be exercised")
