@@ -1,14 +1,26 @@
-"""The reference keeps up with torch: float64 ``reference.run`` / ``run_vjp`` against torch CPU
-``nn.LSTM`` float32, at the medium (T=64, B=32, H=128) and large (T=256, B=64, H=256) sizes.
+"""The reference keeps up: float64 ``reference.run`` / ``run_vjp`` against the float64 GEMM floor
+and torch CPU ``nn.LSTM`` float32, at the medium (T=64, B=32, H=128) and large (T=256, B=64,
+H=256) sizes.
 
-Bounds (issue 8): the reference forward within 3x torch's forward (``lstm(x)``, autograd on, as
-users call it), the reference backward within 5x torch's backward. Backward alone: torch's
-``y.backward(dy, retain_graph=True)`` on one retained forward graph; the reference's
-``run_vjp - run`` of the same round (run_vjp is forward + BPTT in one call). forward+backward
+Bounds (issue 18, restating issue 8's): the reference forward within 1.75x the **float64 GEMM
+floor**, the reference backward within 5x torch's backward. The floor (`bench.float64_gemm_floor`)
+times exactly the matrix products any float64 LSTM forward must do (the input projection of all
+steps at once, one recurrent product per step) and nothing else, with the reference's shapes, side
+by side; the reference forward over it is the reference's own overhead (64 or 256 steps of
+element-wise NumPy work). Backward alone: torch's ``y.backward(dy, retain_graph=True)`` on one
+retained forward graph; the reference's ``run_vjp - run`` of the same round (run_vjp is forward +
+BPTT in one call).
+
+Why not against torch's forward (issue 8 asked for 3x): the reference computes in float64, so its
+matrix products run at about half the float32 rate, and on this CPU OpenBLAS's float64 products
+alone take ~2.2x torch's whole float32 forward at the medium size ("forward GEMM floor", 1.8-2.4x).
+3x torch would leave 0.8x of torch's forward for 64 steps of element-wise NumPy work, less than
+they take here, and it moves with the BLAS rather than with the reference. So the ratio to torch's forward
+("forward") is reported, not asserted, beside the floor's own ratio to torch; forward+backward
 ratios are reported too.
 
-Everything is measured side by side in one run, in alternating blocks, and compared as
-per-round ratios (median and IQR) — never as absolute times across runs. Two thread settings:
+Everything is measured side by side in one run, in alternating blocks, and compared as per-round
+ratios (median and IQR) — never as absolute times across runs. Two thread settings:
 
 - "one": torch and NumPy's OpenBLAS each pinned to one thread. Like for like, and stable on
   our shared 2-core machines (multi-threaded timings there measure the contention with other
@@ -16,12 +28,9 @@ per-round ratios (median and IQR) — never as absolute times across runs. Two t
 - "default": both as they come (torch 2 threads, OpenBLAS 2 threads on 2 cores). Reported,
   with ``within_bound``; not asserted (see the module `_DEFAULT_NOTE`).
 
-Why 3x is tight: the reference computes in float64, so its matrix products (the input
-projection of all steps at once, then one recurrent product per step) run at about half the
-float32 rate. "float64 GEMM floor" times exactly those products and nothing else, side by side:
-its ratio to torch's forward ("forward GEMM floor", 2.2-2.4x at the medium size on this CPU) is
-the least any float64 NumPy forward can reach here; the 64 steps of element-wise NumPy calls
-add the rest. A smoke run (``make test``) measures the small size once and asserts nothing.
+Each bounded comparison entry carries ``bound``, the asserted ones ("one") ``bound_rule`` and
+``bound_why`` too; the report's benchmarks section states them (conformance/results/render.py
+`benchmark_bounds`). A smoke run (``make test``) measures the small size once and asserts nothing.
 """
 from __future__ import annotations
 
@@ -33,11 +42,19 @@ from conformance.core.frameworks import installed_version, require
 
 pytestmark = pytest.mark.framework("torch")
 
-BOUNDS = {"forward": 3.0, "backward": 5.0}
+BOUNDS = {"forward / GEMM floor": 1.75, "backward": 5.0}
+BOUND_RULES = {"forward / GEMM floor": f"forward <= {BOUNDS['forward / GEMM floor']}x the float64 GEMM floor",
+               "backward": f"backward <= {BOUNDS['backward']:g}x torch backward"}
+BOUND_WHY = ("float64 GEMMs alone take ~2.2x torch's float32 forward on our CPUs at the medium size (1.8-2.4x, "
+             "the \"forward GEMM floor\" entries), so 3x torch's forward is not a bound on the reference's own "
+             "overhead: the forward is bounded by the float64 GEMM floor (the same "
+             "matrix products, nothing else, timed side by side) and its ratio to torch's forward is reported, "
+             "not asserted; the backward stays bounded by torch's backward")
 THREADS = ("one", "default")
 SIZES = ("medium", "large") if bench.full_mode() else ("small",)
 ROUNDS = {"small": (1, 0.0), "medium": (9, 0.05), "large": (5, 0.0)}
 _NOTES = {"reference": "float64 NumPy", "float64": "float64 NumPy matrix products only", "torch": "float32, oneDNN"}
+_COMPARED = {"forward / GEMM floor": "reference float64 vs float64 GEMM floor"}
 _DEFAULT_NOTE = ("default threads: torch and OpenBLAS each start 2 threads on 2 shared cores; the "
                  "ratio then depends on the machine's other load, so it is reported, not asserted")
 
@@ -67,14 +84,17 @@ def test_reference_vs_torch(size, benchmark, conformance_record, conformance_sec
         results[threads] = ratios
         for what, (med, iqr) in ratios.items():
             bound = BOUNDS.get(what)
-            conformance_section("benchmarks", comparison=f"reference float64 vs torch float32 ({threads} thread(s))",
+            rule = dict(bound_rule=BOUND_RULES[what], bound_why=BOUND_WHY) if bound and threads == "one" else {}
+            compared = _COMPARED.get(what, "reference float64 vs torch float32")
+            conformance_section("benchmarks", comparison=f"{compared} ({threads} thread(s))",
                                 adapter="reference vs torch.nn.LSTM", size=size, mode=what, ratio=round(med, 4),
                                 ratio_iqr=round(iqr, 4), rounds=rounds, threads=used, bound=bound,
                                 within_bound=None if bound is None else bool(med <= bound),
-                                note=_DEFAULT_NOTE if threads == "default" else "asserted" if bound else "")
+                                note=_note(threads, what, bound, ratios), **rule)
         lines.append(f"{threads} thread(s) [{used}]: " + ", ".join(
             f"{what} {med:.2f}x (IQR {iqr:.2f})" for what, (med, iqr) in ratios.items()))
-    summary = f"{size} T={T} B={B} H={H}, {rounds} alternating rounds: " + "; ".join(lines)
+    summary = (f"{size} T={T} B={B} H={H}, {rounds} alternating rounds: " + "; ".join(lines)
+               + f". Asserted (one thread): {'; '.join(BOUND_RULES.values())}")
     print(summary)
     conformance_record(reason=summary)
     benchmark.extra_info.update(size=size, **{f"{th} {what}": med for th, r in results.items()
@@ -85,5 +105,17 @@ def test_reference_vs_torch(size, benchmark, conformance_record, conformance_sec
     if not bench.full_mode():
         return  # smoke run: one round at the small size proves nothing about the bounds
     one = results["one"]
-    assert one["forward"][0] <= BOUNDS["forward"], f"reference forward above {BOUNDS['forward']}x: {summary}"
-    assert one["backward"][0] <= BOUNDS["backward"], f"reference backward above {BOUNDS['backward']}x: {summary}"
+    for what, bound in BOUNDS.items():
+        assert one[what][0] <= bound, f"reference {BOUND_RULES[what]} fails ({one[what][0]:.2f}x): {summary}"
+
+
+def _note(threads, what, bound, ratios):
+    """The note of a comparison entry: asserted or not, and why."""
+    if threads == "default":
+        return _DEFAULT_NOTE
+    if bound:
+        return "asserted"
+    if what == "forward":
+        return (f"reported, not asserted: the float64 GEMM floor alone is {ratios['forward GEMM floor'][0]:.2f}x "
+                "torch's float32 forward here; the bound is forward / GEMM floor")
+    return ""

@@ -86,3 +86,35 @@ def test_merge_benchmark_json_concatenates_and_skips_missing(tmp_path, capsys):
     assert [x["name"] for x in merged["benchmarks"]] == ["one", "two", "three"]
     assert merged["machine_info"] == {"node": "x"}
     assert "missing.json is missing" in capsys.readouterr().out
+
+
+def test_reference_ratios_floor_is_reference_over_floor():
+    t = {"reference forward": [6.0, 12.0], "torch forward": [2.0, 4.0], "float64 GEMM floor": [4.0, 8.0],
+         "reference forward+backward": [20.0, 40.0], "torch forward+backward": [5.0, 10.0],
+         "torch backward": [3.5, 7.0]}
+    r = bench.reference_ratios(t)
+    assert r["forward / GEMM floor"] == (pytest.approx(1.5), pytest.approx(0.0))
+    assert r["forward GEMM floor"][0] == pytest.approx(2.0) and r["forward"][0] == pytest.approx(3.0)
+    assert r["backward"][0] == pytest.approx(4.0)
+
+
+def test_report_states_the_reference_speed_bounds():
+    from conformance.results.render import benchmark_bounds, render_details_markdown, render_html, render_markdown
+    from conformance.results.report import build_report
+
+    why = "float64 GEMMs alone take ~2.2x torch's float32 forward"
+    entries = [dict(adapter="reference vs torch.nn.LSTM", size=size, mode=mode, ratio=ratio, bound=bound,
+                    within_bound=ratio <= bound, bound_rule=rule, bound_why=why)
+               for size, mode, ratio, bound, rule in [
+                   ("medium", "forward / GEMM floor", 1.65, 1.75, "forward <= 1.75x the float64 GEMM floor"),
+                   ("medium", "backward", 3.9, 5.0, "backward <= 5x torch backward"),
+                   ("large", "forward / GEMM floor", 1.8, 1.75, "forward <= 1.75x the float64 GEMM floor")]]
+    entries.append(dict(adapter="reference vs torch.nn.LSTM", size="medium", mode="forward", ratio=3.7))
+    report = build_report([], sections={"benchmarks": entries})
+    text = benchmark_bounds(report)
+    assert text.startswith("Asserted bounds: forward <= 1.75x the float64 GEMM floor (medium 1.65x held, "
+                           "large 1.8x FAILED); backward <= 5x torch backward (medium 3.9x held).")
+    assert text.count(why) == 1
+    assert text in render_markdown(report) and text in render_details_markdown(report)
+    assert "forward &lt;= 1.75x the float64 GEMM floor" in render_html(report)
+    assert benchmark_bounds(build_report([], sections={"benchmarks": entries[3:]})) == ""

@@ -359,7 +359,7 @@ def benchmark_table(report):
     entries = report.get("benchmarks", [])
     cols = []
     for e in entries:
-        cols += [k for k in e if k not in ("id", "adapter") and k not in cols]
+        cols += [k for k in e if k not in ("id", "adapter", "bound_why") and k not in cols]  # why: benchmark_bounds
     return ["path"] + cols, [[path_label(e)] + [_cell(e.get(c, "")) for c in cols] for e in entries]
 
 
@@ -373,6 +373,27 @@ def benchmark_summary(report):
             sizes += [size] if size not in sizes else []
             by[path_label(e)].setdefault(size, e["median_ms"])
     return sizes, [[p] + [_num(v.get(s)) for s in sizes] for p, v in sorted(by.items())]
+
+
+def benchmark_bounds(report):
+    """One sentence on the asserted speed bounds, from the benchmark entries that carry
+    ``bound_rule`` (the reference speed suite, one thread): each distinct rule with this run's
+    ratios per size and whether they held, then why those bounds (``bound_why``); "" when no entry
+    carries one."""
+    rules, whys = {}, []
+    for x in report.get("benchmarks", []):
+        rule = x.get("bound_rule")
+        if not rule:
+            continue
+        held = {True: "held", False: "FAILED"}.get(x.get("within_bound"), "not judged")
+        rules.setdefault(rule, []).append(f"{x.get('size', '?')} {_num(x.get('ratio'))}x {held}")
+        if x.get("bound_why") and x["bound_why"] not in whys:
+            whys.append(x["bound_why"])
+    if not rules:
+        return ""
+    order = sorted(rules, key=lambda r: (not r.startswith("forward"), r))  # the forward bound first
+    return ("Asserted bounds: " + "; ".join(f"{r} ({', '.join(rules[r])})" for r in order) + "."
+            + (" Why: " + " ".join(w.rstrip(".") + "." for w in whys) if whys else ""))
 
 
 def claim_rows(report):
@@ -555,6 +576,8 @@ def render_markdown(report):
     out += [_md_table(["path"] + [f"{s} (ms)" for s in sizes], bench)
             + f"\n\nMedian ms of the forward pass, dropout off. Every entry: [{DETAILS_PAGE}]({DETAILS_PAGE}#benchmarks)."
             if bench else "No benchmarks in this report.", ""]
+    bounds = benchmark_bounds(report)
+    out += [bounds, ""] if bounds else []
     claims = claim_summary(report)
     out += ["## Claims", ""]
     out += [_md_table(["document", "verdicts"], claims) + "\n\nEach claim with its evidence: claims.md."
@@ -607,7 +630,8 @@ def render_details_markdown(report):
     out += ["## Recovered drop rates", ""]
     out += [_md_table(["path", "mask", "configured", "observed", "99% CI", "draws"], rates) if rates else "None.", ""]
     cols, rows = benchmark_table(report)
-    out += ["## Benchmarks", "", _md_table(cols, rows) if rows else "None.", ""]
+    bounds = benchmark_bounds(report)
+    out += ["## Benchmarks", ""] + ([bounds, ""] if bounds else []) + [_md_table(cols, rows) if rows else "None.", ""]
     return "\n".join(out)
 
 
@@ -811,7 +835,9 @@ def render_html(report):
     sizes, bench = benchmark_summary(report)
     cols, rows = benchmark_table(report)
     section("benchmarks", _h_table(["path"] + [f"{s} (ms)" for s in sizes], bench, numeric=range(1, len(sizes) + 1))
-            + "<p>Median ms of the forward pass, dropout off.</p><details><summary>every entry</summary>"
+            + "<p>Median ms of the forward pass, dropout off.</p>"
+            + (f"<p>{e(benchmark_bounds(report))}</p>" if benchmark_bounds(report) else "")
+            + "<details><summary>every entry</summary>"
             + _h_table(cols, rows) + "</details>" if rows else _none("No benchmarks in this report."))
     claims = claim_rows(report)
     section("claims", _h_table(["document", "verdicts"], claim_summary(report))
