@@ -588,12 +588,15 @@ def check_cuda(case):
     torch = require("torch")
     stack, x, h0, c0, dy, dh, dc = case.build()
     m = case.module(stack).to("cuda").train()
+    from conformance.adapters.torch.common import ieee_float32
+
     same = {}
     prev = torch.backends.cudnn.deterministic
     try:
         for flag in (False, True):  # measured both ways; only deterministic=True is asserted
             torch.backends.cudnn.deterministic = flag
-            outs = [oracle.torch_vjp(m, x, h0, c0, lengths=case.lengths, seed=case.seed)[0] for _ in range(2)]
+            with ieee_float32():  # no TF32: a mismatch must come from the masks, not from the arithmetic
+                outs = [oracle.torch_vjp(m, x, h0, c0, lengths=case.lengths, seed=case.seed)[0] for _ in range(2)]
             same[flag] = all(np.array_equal(getattr(outs[0], k), getattr(outs[1], k))
                              for k in ("y", "h_n", "c_n") if getattr(outs[0], k) is not None)
     finally:

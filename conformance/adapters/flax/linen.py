@@ -29,7 +29,7 @@ import numpy as np
 from reference import Grads, Result, layouts
 
 from conformance.adapters.base import BaseAdapter
-from conformance.adapters.jax.device import jax_device
+from conformance.adapters.jax.device import jax_device, on_device
 
 CELLS = {"flax.linen.LSTMCell": "LSTMCell", "flax.linen.OptimizedLSTMCell": "OptimizedLSTMCell",
          "flax.linen.GRUCell": "GRUCell"}
@@ -107,9 +107,7 @@ class JaxStack:
     def run(self, stack, x, h0, c0, cotangents=None):
         """(Result, Grads or None) for a prepared stack (float32 arrays) on the adapter's device
         (the host CPU for "cpu", even where JAX's default device is a GPU)."""
-        import jax
-
-        with jax.default_device(jax_device(self.device, self.info.name)):
+        with on_device(self.device, self.info.name):  # on a GPU also no TF32
             return self._run_here(stack, x, h0, c0, cotangents)
 
     def _run_here(self, stack, x, h0, c0, cotangents=None):

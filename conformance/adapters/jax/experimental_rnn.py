@@ -23,7 +23,7 @@ import numpy as np
 from reference import Grads, Result
 
 from conformance.adapters.base import BaseAdapter, DeviceUnavailable
-from conformance.adapters.jax.device import gpus as jax_gpus, jax_device
+from conformance.adapters.jax.device import gpus as jax_gpus, on_device
 from conformance.core.devices import no_cuda
 
 NO_GPU = no_cuda("no GPU visible to JAX: jax.devices('gpu') fails; jax.experimental.rnn.lstm is cuDNN-only "
@@ -137,7 +137,7 @@ class JaxExperimentalLSTM(BaseAdapter):
             args.append((np.asarray(f32(dy, (T, B, D * H)).transpose(1, 0, 2)), np.asarray(f32(dh_n, zeros.shape)),
                          np.asarray(f32(dc_n, zeros.shape))))
         fn = self._jitted((I, H, L, D), grad)
-        with jax.default_device(jax_device(self.device, self.info.name)):  # lstm_ref on the CPU even beside a GPU
+        with on_device(self.device, self.info.name):  # lstm_ref on the CPU even beside a GPU; no TF32 there
             args = [jax.tree_util.tree_map(jnp.asarray, a) for a in args]
             if self.cudnn:
                 self._check_cudnn(fn, args)

@@ -12,6 +12,16 @@ generic step loop ``keras.src.backend.rnn``. The kernel that ran is then
                              above: e.g. the JAX backend's ``gru``, a ``lax.scan`` loop on CPU
     "generic RNN loop"       the backend-independent step loop (``backend.rnn``)
 
+The JAX backend's cuDNN kernel is ``jax.experimental.rnn.lstm``, which its ``lstm`` imports at
+call time (``from jax.experimental.rnn import lstm``; only after ``cudnn_ok`` holds, i.e. on a
+GPU): `observe` wraps that module attribute too, so it counts as the cuDNN kernel. With each
+cuDNN kernel call `observe` also keeps evidence that cuDNN itself was dispatched
+(``record["cudnn_evidence"]``: True / False / None = could not tell): on JAX, the lowering of
+the same call holds the cuDNN RNN custom call (``cudnn_rnn``, jaxlib gpu_rnn); on torch,
+``torch.backends.cudnn.is_acceptable(inputs)`` -- the test ATen's ``lstm`` / ``gru`` make before
+dispatching ``torch._VF.lstm`` / ``gru`` to ``_cudnn_rnn``. A kernel entered with evidence False
+is not named "cuDNN".
+
 `gpu_eligible(keras, layer)`: what the same ``cudnn_ok`` says for this layer's arguments when
 the backend's GPU probe (``_is_gpu_available`` / ``_is_cuda_cudnn_available``) is made to answer
 True -- i.e. the decision Keras would take on a machine with a GPU, computed by its own code on
@@ -26,6 +36,9 @@ import contextlib
 import importlib
 
 KERNELS = ("_cudnn_lstm", "_cudnn_gru", "_fallback_lstm", "_fallback_gru")
+JAX_CUDNN_LSTM = "jax.experimental.rnn.lstm"  # the JAX backend's cuDNN kernel (imported at call time)
+CUDNN_KERNELS = ("_cudnn_lstm", "_cudnn_gru", JAX_CUDNN_LSTM)
+JAX_CUDNN_CALL = "cudnn_rnn"  # custom-call target of jax's cuDNN RNN lowering (jaxlib gpu_rnn)
 ENTRY_POINTS = ("lstm", "gru")  # keras.src.backend.lstm / gru: the layers' fused-path entry
 GPU_PROBES = ("_is_gpu_available", "_is_cuda_cudnn_available")
 
@@ -49,12 +62,16 @@ def observe(keras, fn):
     mod = backend_module(keras)
     import keras.src.backend as kb
 
-    record = {"cudnn_ok": [], "ran": [], "generic": 0, "fused": []}
+    record = {"cudnn_ok": [], "ran": [], "generic": 0, "fused": [], "cudnn_evidence": []}
 
     def recorder(name):
         def make(old):
             def wrapped(*a, **k):
+                if name in CUDNN_KERNELS:
+                    evidence = _cudnn_evidence(name, old, a, k)
                 out = old(*a, **k)  # a NotImplementedError (no fused path) propagates unrecorded
+                if name in CUDNN_KERNELS:  # recorded only once the kernel returned
+                    record["cudnn_evidence"].append(evidence)
                 if name == "cudnn_ok":
                     record["cudnn_ok"].append(bool(out))
                 elif name == "rnn":
@@ -75,13 +92,49 @@ def observe(keras, fn):
         for name in ENTRY_POINTS:  # the layers call keras.src.backend.lstm / gru (bound at import)
             if hasattr(kb, name):
                 stack.enter_context(_patched(kb, name, recorder(name)))
+        if keras.backend.backend() == "jax":
+            jrnn = _jax_rnn()
+            if jrnn is not None and hasattr(jrnn, "lstm"):
+                stack.enter_context(_patched(jrnn, "lstm", recorder(JAX_CUDNN_LSTM)))
         out = fn()
     return out, record
 
 
+def _jax_rnn():
+    try:
+        return importlib.import_module("jax.experimental.rnn")
+    except ImportError:  # the JAX backend's lstm then raises NotImplementedError itself
+        return None
+
+
+def _cudnn_evidence(name, kernel, args, kwargs):
+    """True / False: whether this cuDNN-kernel call dispatches cuDNN itself; None: cannot tell."""
+    try:
+        if name == JAX_CUDNN_LSTM:  # lower the same call: its text names the cuDNN custom call
+            import jax
+
+            arrays, static = args[:5], dict(kwargs)
+            n = len(arrays)
+            rest = args[5:]
+            text = jax.jit(lambda *xs: kernel(*xs[:n], *rest, **static)).lower(*arrays).as_text()
+            return JAX_CUDNN_CALL in text
+        import torch  # torch backend: the condition of ATen's lstm / gru for _cudnn_rnn
+
+        x = args[0] if args else kwargs.get("inputs")
+        return bool(torch.backends.cudnn.is_acceptable(x))
+    except Exception:  # evidence is best effort: never change what the layer does
+        return None
+
+
 def kernel_name(record, backend=None):
     ran = record["ran"]
-    if any(r.startswith("_cudnn") for r in ran):
+    evidence = record.get("cudnn_evidence", [])
+    cudnn = [r for r in ran if r in CUDNN_KERNELS or r.startswith("_cudnn")]
+    if cudnn:
+        if False in evidence:
+            why = (f"its lowering holds no {JAX_CUDNN_CALL!r} call" if cudnn[-1] == JAX_CUDNN_LSTM
+                   else "torch.backends.cudnn.is_acceptable(inputs) is False")
+            return f"{cudnn[-1].lstrip('_')} without cuDNN ({why})"
         return "cuDNN"
     if ran:
         return ran[-1].lstrip("_")

@@ -45,10 +45,12 @@ class TorchCellLoop(tc.TorchAdapter):
         return cells
 
     def forward(self, stack, x, h0=None, c0=None, lengths=None):
-        return self._run(stack, x, h0, c0, lengths)[0]
+        with self.float32_math():  # on CUDA: no TF32
+            return self._run(stack, x, h0, c0, lengths)[0]
 
     def vjp(self, stack, x, dy, dh_n=None, dc_n=None, h0=None, c0=None, lengths=None):
-        return self._run(stack, x, h0, c0, lengths, cotangents=(dy, dh_n, dc_n))
+        with self.float32_math():
+            return self._run(stack, x, h0, c0, lengths, cotangents=(dy, dh_n, dc_n))
 
     def _run(self, stack, x, h0, c0, lengths, cotangents=None):
         import torch

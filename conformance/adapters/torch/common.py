@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import contextlib
+
 from conformance.adapters.base import BaseAdapter, DeviceUnavailable
 from conformance.core.devices import no_cuda
 
@@ -66,6 +68,10 @@ class TorchAdapter(BaseAdapter):
         self.batch_first = bool(info.option("batch_first", False))
         self.packed = info.option("packed")
         self.padding_value = float(info.option("padding_value", 0.0))
+
+    def float32_math(self):
+        """A context: on CUDA, IEEE float32 inside (`ieee_float32`); elsewhere nothing."""
+        return ieee_float32() if self.device == "cuda" else contextlib.nullcontext()
 
     def check_device(self):
         if self.device == "cuda":
@@ -164,3 +170,38 @@ def kernel_ran(fn):
         if any(fragment in n for n in names):
             return out, kernel
     return out, "unknown"
+
+
+@contextlib.contextmanager
+def ieee_float32():
+    """cuDNN RNNs and CUDA matmuls in IEEE float32 inside, no TF32 (restored after); yields what
+    was set, for a record. torch lets cuDNN RNNs use TF32 by default (torch 2.13:
+    ``torch.backends.cudnn.rnn.fp32_precision == "tf32"``; older releases
+    ``torch.backends.cudnn.allow_tf32 = True``), about 3 decimal digits: a float32 conformance
+    case asks for float32. A setting this torch refuses is said, not fatal."""
+    import torch
+
+    rnn = getattr(torch.backends.cudnn, "rnn", None)
+    if rnn is not None and hasattr(rnn, "fp32_precision"):  # torch >= 2.9 API
+        targets = [(rnn, "fp32_precision", "ieee", "torch.backends.cudnn.rnn")]
+        matmul = torch.backends.cuda.matmul
+        if hasattr(matmul, "fp32_precision"):
+            targets.append((matmul, "fp32_precision", "ieee", "torch.backends.cuda.matmul"))
+    else:  # the legacy flags
+        targets = [(torch.backends.cudnn, "allow_tf32", False, "torch.backends.cudnn"),
+                   (torch.backends.cuda.matmul, "allow_tf32", False, "torch.backends.cuda.matmul")]
+    done = []  # (obj, attr, old value, description), restored in reverse order
+    try:
+        for obj, attr, value, name in targets:
+            try:
+                old = getattr(obj, attr)
+                setattr(obj, attr, value)
+            except (AttributeError, RuntimeError, ValueError) as e:
+                done.append((None, attr, None, f"{name}.{attr} not set ({type(e).__name__}: {e})"))
+                continue
+            done.append((obj, attr, old, f"{name}.{attr} = {value!r}"))
+        yield "; ".join(d for _, _, _, d in done)
+    finally:
+        for obj, attr, old, _ in reversed(done):
+            if obj is not None:
+                setattr(obj, attr, old)

@@ -7,8 +7,9 @@ one path per input variant (``common``: batch_first; padded, or packed with
 enforce_sorted True / False). On CPU, float32 padded LSTMs without projection run through
 oneDNN (``mkldnn_rnn``); GRUs, ``proj_size``, float64 and packed input through the native
 kernel (`kernel_of` observes it). ``device="cuda"`` must run cuDNN: every call there is
-profiled and a silent fallback to another kernel raises; without CUDA the adapter raises
-`DeviceUnavailable`.
+profiled and a silent fallback to another kernel raises, and float32 runs in IEEE float32
+(``common.ieee_float32``: no TF32, which torch allows cuDNN RNNs by default); without CUDA the
+adapter raises `DeviceUnavailable`.
 """
 from __future__ import annotations
 
@@ -44,10 +45,12 @@ class TorchRNN(tc.TorchAdapter):
         return load_stack_into(m, stack)  # the same loader the replay oracle uses
 
     def forward(self, stack, x, h0=None, c0=None, lengths=None):
-        return self._run(stack, x, h0, c0, lengths)[0]
+        with self.float32_math():  # on CUDA: no TF32
+            return self._run(stack, x, h0, c0, lengths)[0]
 
     def vjp(self, stack, x, dy, dh_n=None, dc_n=None, h0=None, c0=None, lengths=None):
-        return self._run(stack, x, h0, c0, lengths, cotangents=(dy, dh_n, dc_n))
+        with self.float32_math():
+            return self._run(stack, x, h0, c0, lengths, cotangents=(dy, dh_n, dc_n))
 
     def dropout_session(self, stack, rates, seed):
         """The module with ``dropout=rates["dropout"]`` (torch's inter-layer dropout), after
@@ -135,7 +138,7 @@ class TorchSession:
         if h0 is not None or c0 is not None:
             h0, c0 = self.adapter._initial_state(self.stack, x.shape[1], h0, c0, False)
             hx = ts.const(h0) if self.adapter.info.cell == "gru" else (ts.const(h0), ts.const(c0))
-        with torch.no_grad():
+        with torch.no_grad(), self.adapter.float32_math():
             out, state = self.adapter._call(self.module, inp, hx)
         y = out.transpose(0, 1) if self.adapter.batch_first else out
         h_n, c_n = state if self.adapter.info.cell == "lstm" else (state, None)
