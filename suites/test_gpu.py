@@ -36,7 +36,7 @@ from conformance.checks.parity import grad_errors, max_abs_errors
 from conformance.core.adapter_strategies import case_shape, cotangents, full_case, lengths_of, rounded
 from conformance.core.frameworks import installed_version, require
 from conformance.core.tolerances import tolerance
-from suites.test_gradient_parity import GRAD_FACTOR
+from .test_gradient_parity import GRAD_FACTOR
 
 pytestmark = pytest.mark.gpu
 
