@@ -42,6 +42,7 @@ def test_cudnn_lstm_full_case(device, conformance_record):
     """Every declared feature at once (2 layers, bidirectional, initial state, unsorted lengths),
     outputs and gradients, on the cuDNN kernel; skips without a GPU."""
     require("jax")
+    require("jax.experimental.rnn")  # a jax release without it: a skip that says so
     info = GPU_INFO
     case = full_case(info)
     rec = record_base(GPU_PATH, device, "cuDNN LSTM: every declared feature, outputs and gradients")

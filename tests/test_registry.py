@@ -233,7 +233,7 @@ def test_tolerance_formula_and_bad_input():
     assert T.tolerance(np.float64, 1, 4) == pytest.approx(T.K * 2.0**-52 * 2)
     # K covers every measured ratio with a 4x margin (the rule it was chosen by)
     assert all(T.K >= 4 * ratio for _, _, ratio, _ in T.MEASURED.values())
-    for args, match in [(("float16", 1, 1), "dtype"), (("float32", 0, 1), "steps"), (("float32", 1, 0), "fan_in"),
+    for args, match in [(("int8", 1, 1), "dtype"), (("float32", 0, 1), "steps"), (("float32", 1, 0), "fan_in"),
                         (("float32", 1.5, 1), "steps"), (("float32", True, 1), "steps")]:
         with pytest.raises(ValueError, match=match):
             T.tolerance(*args)

@@ -127,7 +127,7 @@ ADAPTERS = tuple(
     # jax.experimental.rnn.lstm_ref: the pure-JAX CPU reference of the cuDNN-only lstm, whose
     # CUDA run is suites/test_jax_experimental_rnn.py (the registry requires a "cpu" device).
     AdapterInfo(name="jax.experimental.rnn.lstm_ref", framework="jax", distribution="jax", cell="lstm",
-                factory=_A + "jax.experimental_rnn:make", padding="zero_output",
+                factory=_A + "jax.experimental_rnn:make", padding="zero_output", requires=("jax.experimental.rnn",),
                 features=frozenset({"stacked", "bidirectional", "initial_state", "lengths", "gradients"})),
 )
 
