@@ -233,6 +233,7 @@ def run(args, root=None):
     # The findings registry belongs to a full run (its repros run there, not here): without it the
     # report's verdicts and findings speak of the CUDA cases alone.
     merged.pop("registry", None)
+    merged["run"]["markers"] = "gpu" + ("" if visible else " (dry run: no CUDA on this machine)")
     write_outputs(merged, out)
     total = time.monotonic() - started
     cuda = [r for r in merged["results"] if r["device"] == "cuda"]
