@@ -2,8 +2,8 @@
 visible to JAX (here: a skip with the reason), its CPU reference ``lstm_ref`` refusing
 dropout, and the flat cuDNN weight layout the adapter packs (size = jax's own count).
 
-The cuDNN run must prove it ran cuDNN: the adapter checks that the lowered computation holds
-the cuDNN RNN custom call on every call (`SilentFallback` otherwise); a CPU run never counts.
+The cuDNN run must prove it ran cuDNN: the adapter checks that the lowered computation of each
+jitted function holds the cuDNN RNN custom call (`SilentFallback` otherwise); a CPU run never counts.
 Parity of both paths with the reference (outputs, states, lengths, gradients) is in the
 registry-wide suites for ``jax.experimental.rnn.lstm_ref`` (CPU); the cuDNN path is not a
 registry entry (entries must run on "cpu"), so its full-feature case is here.

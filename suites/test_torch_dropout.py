@@ -584,12 +584,14 @@ def test_nn_dropout_on_packed_sequence_raises(conformance_record):
 
 def check_cuda(case):
     """On CUDA (cuDNN): (replay matches?, max |y error| vs the CPU replay, its tolerance, same seed ->
-    same outputs under cudnn.deterministic=True?, ... without it?)."""
+    same outputs under cudnn.deterministic=True?, ... without it?, the kernel that ran)."""
     torch = require("torch")
     stack, x, h0, c0, dy, dh, dc = case.build()
     m = case.module(stack).to("cuda").train()
-    from conformance.adapters.torch.common import ieee_float32
+    from conformance.adapters.torch.common import ieee_float32, kernel_ran
 
+    with ieee_float32():  # which kernel ran: cuDNN, or the test fails (a fallback is never a pass)
+        kernel = kernel_ran(lambda: oracle.torch_vjp(m, x, h0, c0, lengths=case.lengths, seed=case.seed))[1]
     same = {}
     prev = torch.backends.cudnn.deterministic
     try:
@@ -607,7 +609,7 @@ def check_cuda(case):
     err = float(np.max(np.abs(outs[0].y - want.y)))
     steps, fan_in = case.shape()
     tol = tolerance(case.dtype, steps, fan_in, case.p)
-    return err <= tol, err, tol, deterministic, same[False]
+    return err <= tol, err, tol, deterministic, same[False], kernel
 
 
 @pytest.mark.gpu
@@ -626,7 +628,8 @@ def test_inter_layer_dropout_by_device(device, conformance_record):
             pytest.skip(CUDA_MISSING)
         assert torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled, (
             "CUDA present but cuDNN unavailable/disabled: the cuDNN path would be a silent fallback")
-        matches, err, tol, deterministic, same_by_default = check_cuda(case)
+        matches, err, tol, deterministic, same_by_default, kernel = check_cuda(case)
+        record["kernel"] = kernel
         record.update(max_abs_err=err, tolerance=tol, seed=case.seed,
                       reason=f"cuDNN inter-layer dropout masks {'MATCH' if matches else 'do not match'} the CPU "
                              f"RNG replay (max |y error| {err:.3g}); deterministic under cudnn.deterministic: "
@@ -634,6 +637,8 @@ def test_inter_layer_dropout_by_device(device, conformance_record):
                              f"{same_by_default} (measured, not asserted)",
                       repro=repro(case, "check_cuda"))
         conformance_record(**record)
+        assert kernel == "cuDNN", (f"nn.LSTM with dropout on CUDA ran the {kernel} kernel, not cuDNN: a silent "
+                                   f"fallback, seed={case.seed}\nrepro:\n{repro(case, 'check_cuda')}")
         assert not matches, ("cuDNN's inter-layer dropout masks now equal the CPU RNG replay: finding "
                              f"(torch {torch_version()}), seed={case.seed}\nrepro:\n{repro(case, 'check_cuda')}")
         assert deterministic, (f"cuDNN with cudnn.deterministic=True gave different outputs for the same seed "

@@ -9,9 +9,9 @@ float32. ``vjp`` differentiates with ``jax.vjp`` w.r.t. the flat vector, x, h_0 
 
 ``lstm_ref`` (CPU): zero outputs at padded steps, h_n / c_n at each row's last valid step,
 the reverse direction reversed within each row's length (reference policy "zero_output").
-``lstm`` (device "cuda"): raises `DeviceUnavailable` unless JAX sees a CUDA GPU, and every
-call checks that the lowered computation holds cuDNN's RNN custom call, so a fallback can
-never pass as a cuDNN run. Its declared features mirror ``lstm_ref`` (which the JAX docs say
+``lstm`` (device "cuda"): raises `DeviceUnavailable` unless JAX sees a CUDA GPU, and each
+jitted function's lowered computation must hold cuDNN's RNN custom call (checked on its first
+call: one function per shape, so a fallback can never pass as a cuDNN run). Its declared features mirror ``lstm_ref`` (which the JAX docs say
 it matches); they are unverified on a machine without a GPU.
 """
 from __future__ import annotations
@@ -75,6 +75,7 @@ class JaxExperimentalLSTM(BaseAdapter):
         super().__init__(info, device=device, dtype=dtype)
         self.cudnn = device == "cuda"
         self._jit = {}
+        self._checked = set()  # jitted functions whose lowering was seen to hold the cuDNN call
 
     def check_device(self):
         if self.device != "cuda":
@@ -139,8 +140,9 @@ class JaxExperimentalLSTM(BaseAdapter):
         fn = self._jitted((I, H, L, D), grad)
         with on_device(self.device, self.info.name):  # lstm_ref on the CPU even beside a GPU; no TF32 there
             args = [jax.tree_util.tree_map(jnp.asarray, a) for a in args]
-            if self.cudnn:
+            if self.cudnn and ((I, H, L, D), grad) not in self._checked:  # lowering costs: once per function
                 self._check_cudnn(fn, args)
+                self._checked.add(((I, H, L, D), grad))
             out = fn(*args)
         (y, h_n, c_n), back = (out, None) if not grad else out
         result = Result(y=np.asarray(y).transpose(1, 0, 2), h_n=np.asarray(h_n), c_n=np.asarray(c_n))
