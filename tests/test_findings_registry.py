@@ -186,3 +186,18 @@ def test_a_repro_record_lists_its_finding_only_under_the_backends_the_registry_n
     report["registry"] = [{"id": "keras-jax-only", "frameworks": ["keras"], "backends": ["jax"], "status": "reproduced"}]
     rows = {r["group"]: r["findings"] for r in render.verdict_rows(report)}
     assert rows == {"keras (tensorflow)": ["keras-tf-one"], "keras (jax)": ["keras-jax-only"]}, rows
+
+
+def test_a_finding_whose_repro_did_not_run_is_no_verdict():
+    """A run of the benchmarks or of the GPU cases carries the registry but runs no repro (status
+    None, "skipped: ..."): its verdicts speak of its own cases, not of the registry's findings."""
+    from conformance.results import render
+
+    report = build_report([{"id": "suites/test_bench.py::test_bench_path[t]", "suite": "test_bench", "outcome": "passed",
+                            "framework": "keras", "backend": "jax"}])
+    entry = {"id": "keras-jax-only", "frameworks": ["keras"], "backends": ["jax"]}
+    for status, verdict, found in ((None, "conforms", []), ("skipped: keras is not installed", "conforms", []),
+                                   ("reproduced", "known deviations", ["keras-jax-only"])):
+        report["registry"] = [{**entry, "status": status}]
+        (row,) = render.verdict_rows(report)
+        assert (row["verdict"], row["findings"]) == (verdict, found), (status, row)

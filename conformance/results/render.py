@@ -130,9 +130,9 @@ def verdict_rows(report):
             by[g]["unnamed"] += 1
         elif r["outcome"] == "passed" and (r.get("reason") or "").startswith("finding:"):
             by[g]["noted"] += 1  # a passing test that recorded a framework finding (no registry id)
-    for e in report.get("registry", []):
-        for g in by:
-            if _group_matches(e, g) and e.get("status") != "no longer reproduces":
+    for e in report.get("registry", []):  # a finding whose repro reproduced it in this run (a run
+        for g in by:                      # of the benchmarks alone or of the GPU cases runs none)
+            if _group_matches(e, g) and e.get("status") == "reproduced":
                 found[g].setdefault(e["id"], None)
     rows = []
     for g, c in by.items():
