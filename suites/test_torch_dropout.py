@@ -159,7 +159,7 @@ class DropCase:
 
 def repro(case, fn="check_replay", extra=""):
     return "\n".join([
-        "# cd /work/main (the project root) && .venv/bin/python",
+        "# from the project root (the checkout), with its .venv/bin/python",
         "import sys; sys.path.insert(0, '.')",
         f"from suites.test_torch_dropout import DropCase, {fn}",
         f"print({fn}({case.short()}{extra}))",
