@@ -407,10 +407,9 @@ def jax_gpu_or_skip():
         if not torch.cuda.is_available():
             pytest.skip(no_cuda("and jax is not installed: the jax.experimental.rnn.lstm benchmark is not run"))
         require("jax")
-    try:
-        gpus = jax.devices("gpu")
-    except RuntimeError:
-        gpus = []
+    from conformance.adapters.jax.device import gpus as jax_gpus
+
+    gpus = jax_gpus()
     if not gpus:
         pytest.skip(no_cuda("no GPU visible to JAX: jax.devices('gpu') fails; "
                             "the jax.experimental.rnn.lstm benchmark is not run"))

@@ -99,10 +99,9 @@ def gpu_skip_reason(keras):
         return None
     import jax
 
-    try:
-        gpus = jax.devices("gpu")
-    except RuntimeError:
-        gpus = []
+    from conformance.adapters.jax.device import gpus as jax_gpus
+
+    gpus = jax_gpus()
     if not gpus:
         return no_cuda("no GPU visible to JAX: jax.devices('gpu') fails; Keras' JAX cuDNN path not exercised")
     if jax.default_backend() != "gpu":

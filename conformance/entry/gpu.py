@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -219,8 +220,6 @@ def run(args, root=None):
         print(f"\nconformance: interrupted; finished records are in {out / 'parts'}", file=sys.stderr)
         return INTERRUPTED
     finally:
-        import shutil
-
         shutil.rmtree(scratch, ignore_errors=True)
     if not named:
         print("conformance: no part could run" + "".join(f"; {p.name}: {w}" for p, w in left_out), file=sys.stderr)
