@@ -1,54 +1,65 @@
-"""The semantics fingerprint of every adapter path, measured on the framework's own RNG.
+"""The dropout semantics of every adapter path, measured on the framework's own RNG.
 
-For each registered path (``conformance.adapters.registry.adapters()``, third-party ones included) and
-each of its dropout knobs, `conformance.oracles.fingerprint.measure` runs the probe-weight oracle
-through the adapter's ``dropout_session`` and infers the fingerprint at p = 0.5 (which tensors
-are masked; per sequence or per step; gates; batch rows; kept value; evaluation mode; seeds;
-the effect of an inference call), and the drop rate at p = 0.1, 0.5 and 0.9 with enough draws
-for power >= 0.99 against a rate off by 0.01 (`statistics.required_draws`); a path with
-several knobs is also measured with all of them set together ("dropout+recurrent_dropout"). Statistical checks
-are Holm-corrected per measurement at a family false-alarm probability of 1e-6.
+For each registered path (``conformance.adapters.registry.adapters()``, outside ones included)
+`conformance.checks.fingerprints.check` runs, in this order:
 
-The fingerprint goes into the report (`fingerprints`); it is compared with the expected one
-declared in ``expectations/fingerprints/*.toml`` for the installed version: every differing
-property is a finding (`findings`) and fails the test, as does any statistical alarm. A path
-with no expected fingerprint (a third-party adapter) is measured and reported, with a finding
-saying nothing was declared. A path that declares no dropout knob (`AdapterInfo.dropout`:
-the layer has none, or its adapter does not drive it yet) gets a row saying so and skips. Option variants of a path ("torch.nn.LSTM[batch_first]", ...) share its dropout
-and are fingerprinted through the plain path only.
+1. padded steps (a path with "lengths" must follow the ``padding`` it declares);
+2. the diagnosis: with every knob at 0 the path must compute the reference under the probe
+   layouts and on random weights, else the test fails with "forward/weights differ from the
+   reference with dropout off" and measures no dropout property;
+3. per dropout knob, then all knobs together ("dropout+recurrent_dropout"): the fingerprint at
+   p = 0.5 through the probe-weight oracle (which tensors are masked -- input, h_(t-1), the
+   carried c_(t-1), layer inputs, outputs, states; per sequence or per step; gates; batch rows;
+   kept value; evaluation mode; seeds; the effect of an inference call) and the drop rate at
+   p = 0.1, 0.5 and 0.9 with the draws for power >= 0.99 against a rate off by 0.01;
+4. the universal invariants (`conformance.oracles.fingerprint.INVARIANTS`: kept value 1/(1-p),
+   rate = p, evaluation mode drops nothing, seeds, batch rows independent, only the named
+   tensors masked, something masked), declared or not, each violation named;
+5. the declared semantics, from the path's ``AdapterInfo.semantics``, a ``--semantics`` file
+   ($RNN_CONFORMANCE_SEMANTICS) or ``expectations/fingerprints/*.toml`` (for the installed
+   version, or the path's own ``AdapterInfo.version``): every declared property is compared,
+   "padded steps" included, and every difference fails the test, named part by part. An
+   undeclared knob is measured and reported with the finding "semantics undeclared: measured
+   ..."; with ``--strict-semantics`` it fails.
+
+Statistical checks are Holm-corrected per measurement at a family false-alarm probability of
+1e-6; the deterministic invariants cannot raise a false alarm (see INVARIANTS). The fingerprint
+goes into the report (`fingerprints`), differences into `findings`. A path without dropout knobs
+gets a row with its padded-step policy. Option variants of a path ("torch.nn.LSTM[batch_first]")
+share its dropout and are checked through the plain path, and for padded steps when they take
+lengths.
 """
 from __future__ import annotations
 
 import os
-import warnings
 
 import pytest
 
 from conformance.adapters import registry
-from conformance.results import expectations as expect
-from conformance.oracles import fingerprint as F
+from conformance.checks import fingerprints as C
+from conformance.checks.parity import Run, registry_params
 from conformance.core import paths
 from conformance.core.frameworks import installed_version
-from conformance.checks.parity import Run, registry_params
+from conformance.results import expectations as expect
 
 EXPECTED = expect.load_fingerprints(paths.EXPECTATIONS / "fingerprints")
-FINGERPRINT_RATE = 0.5
 # The framework RNG's seed: fixed for reproducible reports; RNN_CONFORMANCE_SEED=N re-runs the
 # statistics on other draws (how the false-alarm rate is shown across runs).
 SEED = int(os.environ.get("RNN_CONFORMANCE_SEED", "20261123"))
-RATE_CHECKS = (0.1, 0.9)
+STRICT = os.environ.get(expect.STRICT_SEMANTICS_ENV) == "1"
 
 
-def compare(measured, expected):
-    """[(property, measured, expected)] that differ."""
-    want = dict(expected.properties)
-    return [(k, measured.get(k), v) for k, v in sorted(want.items()) if measured.get(k) != v]
-
-
-def repro(info, knob):
-    return ("from conformance.adapters import registry\nfrom conformance.oracles import fingerprint\n"
-            f"m = fingerprint.measure(registry.load({registry.loadable_name(info)!r}), {knob!r}, 0.5, seed={SEED})\n"
-            "print(m.properties, m.rates, [c.detail for c in m.alarms])")
+def repro(info, version, backend):
+    """A fresh interpreter's run of the same check, printing what the test judged."""
+    files = os.environ.get(expect.SEMANTICS_ENV, "")
+    env = f"import os; os.environ[{expect.SEMANTICS_ENV!r}] = {files!r}\n" if files else ""
+    return (env + "from conformance.adapters import registry\nfrom conformance.checks import fingerprints\n"
+            "from conformance.core import paths\nfrom conformance.results import expectations as E\n"
+            f"adapter = registry.load({registry.loadable_name(info)!r})\n"
+            f"declared = E.declared_semantics(adapter.info, {version!r}, {backend!r}, E.semantics_files(), "
+            "E.load_fingerprints(paths.EXPECTATIONS / 'fingerprints'))\n"
+            f"print(fingerprints.check(adapter, declared, seed={SEED}"
+            + (", strict=True" if STRICT else "") + ").text())")
 
 
 def fingerprinted(p):
@@ -62,49 +73,48 @@ def fingerprinted(p):
 def test_fingerprint(info, device, conformance_record, conformance_section):
     with Run(info, device, "dropout fingerprint", conformance_record) as run:
         adapter = run.load(info, device)["float32"]
-        padded = F.padded_steps(adapter)
+        backend = run.record["backend"]
+        version = info.version or installed_version(info.distribution)
+        declared = expect.declared_semantics(info, version, backend, expect.semantics_files(), EXPECTED)
+        run.example(None, repro(info, version, backend))
+        if not info.plain:
+            declared = {}  # a variant: only its padded steps (its dropout is the plain path's)
+        elif not info.dropout:
+            declared = {k: v for k, v in declared.items() if k == "*"}
         if not info.dropout or not info.plain:
-            conformance_section("fingerprints", adapter=info.name, backend=run.record["backend"], knob=None,
-                                properties={"padded steps": padded, "dropout": "no knob declared" if not info.dropout
+            out = C.check(_without_dropout(adapter), declared, seed=SEED)
+            conformance_section("fingerprints", adapter=info.name, backend=backend, knob=None,
+                                properties={"padded steps": out.padded, "dropout": "no knob declared" if not info.dropout
                                             else "see the plain path"}, rates=[])
-            if "lengths" in info.features:
-                # right padding cannot tell repeat_output from carry_h (both repeat the last valid h):
-                # the declared policy must be among those that match
-                assert info.padding in padded.split(" / "), (f"{info.name}: padded steps follow {padded!r}, the "
-                                                             f"path declares {info.padding!r}")
-                run.record["reason"] = f"padded steps: {padded}; no dropout measured on this variant"
-                return
-            run.skip(f"{info.name} declares no dropout knob (AdapterInfo.dropout): nothing measured")
-        version = installed_version(info.distribution)
-        problems = []
-        knobs = list(info.dropout) + (["+".join(info.dropout)] if len(info.dropout) > 1 else [])
-        for knob in knobs:  # each knob alone, then all together (they may interact)
-            run.example(None, repro(info, knob))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # torch: "dropout expects num_layers > 1"
-                m = F.measure(adapter, knob, FINGERPRINT_RATE, seed=SEED)
-                kinds = F.masked_probe_kinds(m)  # the rate at 0.1 and 0.9: only the probes that show masks
-                extra = [F.measure(adapter, knob, p, seed=SEED, kinds=kinds, modes=False) for p in RATE_CHECKS] \
-                    if kinds else []
-            alarms = [c for mm in [m] + extra for c in mm.alarms]
-            entry = m.entry()
-            entry["properties"]["padded steps"] = padded
-            entry["rates"] = m.rates + [r for mm in extra for r in mm.rates]
-            entry["checks"] += [c for mm in extra for c in mm.entry()["checks"]]
-            conformance_section("fingerprints", backend=run.record["backend"], **entry)
-            run.observe(m.deviation, 1e-3, None)
-            expected = expect.expected_fingerprint(EXPECTED, info.name, knob, version, run.record["backend"])
-            if expected is None:
-                conformance_section("findings", adapter=info.name, knob=knob, expected=None,
-                                    summary=f"no expected fingerprint declared for {info.name} {knob} ({version})",
-                                    evidence=str(m.properties))
-            else:
-                for prop, got, want in compare(m.properties, expected):
-                    conformance_section("findings", adapter=info.name, knob=knob, expected=False, link=expected.link,
-                                        summary=f"{prop}: measured {got!r}, expected {want!r}",
-                                        evidence=f"rates {m.rates}; declared in {expected.source}: {expected.reason}")
-                    problems.append(f"{knob}: {prop}: measured {got!r}, expected {want!r} ({expected.source})")
-            problems += [f"{knob}: statistical alarm: {c.name}: {c.detail}" for c in alarms]
-        run.record["reason"] = "; ".join(f"{k}: {v}" for k, v in m.properties.items())
-        assert not problems, (f"{info.name} ({device}): the measured dropout semantics differ:\n  "
-                              + "\n  ".join(problems) + f"\nrepro:\n{repro(info, info.dropout[0])}")
+            assert out.ok, f"{info.name}: {out.headline()}\n  " + "\n  ".join(out.problems)
+            if "lengths" not in info.features:
+                run.skip(f"{info.name} declares no dropout knob (AdapterInfo.dropout): nothing measured")
+            run.record["reason"] = f"padded steps: {out.padded}; no dropout measured on this variant"
+            return
+        out = C.check(adapter, declared, seed=SEED, strict=STRICT)
+        for entry in out.entries:
+            conformance_section("fingerprints", backend=backend, **entry)
+        for finding in out.findings:
+            conformance_section("findings", **finding)
+        if out.diagnosis is not None and not out.diagnosis.ok:
+            run.observe(out.diagnosis.error, out.diagnosis.tolerance, None)
+        else:
+            run.observe(out.deviation, 1e-3, None)
+            if out.ok:
+                run.record["reason"] = "; ".join(f"{k}: {v}" for k, v in out.entries[0]["properties"].items())
+        assert out.ok, (f"{info.name} ({device}): {out.headline()}\nthe dropout semantics are wrong:\n  "
+                        + "\n  ".join(out.problems) + f"\nrepro:\n{repro(info, version, backend)}")
+
+
+class _without_dropout:
+    """An adapter seen without its dropout knobs (a variant, or a path without any): the check
+    then measures its padded steps only."""
+
+    def __init__(self, adapter):
+        from dataclasses import replace
+
+        self._adapter = adapter
+        self.info = replace(adapter.info, dropout=(), semantics={})
+
+    def __getattr__(self, name):
+        return getattr(self._adapter, name)

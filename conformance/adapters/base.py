@@ -73,6 +73,8 @@ import numpy as np
 from reference import Result
 from reference.params import GRUWeights, LSTMWeights
 
+from conformance.core import semantics
+
 __all__ = [
     "FEATURES", "PADDINGS", "CELLS", "DTYPES", "AdapterInfo", "Adapter", "BaseAdapter", "DeviceUnavailable",
     "UnsupportedCase", "supports", "required_features", "as_stack",
@@ -142,6 +144,15 @@ class AdapterInfo:
     dropout       the path's dropout knobs, by the framework's own names (torch nn.LSTM:
                   ("dropout",); Keras LSTM: ("dropout", "recurrent_dropout")); a path with
                   knobs implements ``dropout_session`` (see the module docstring)
+    semantics     the dropout semantics the path is meant to have, per knob (or "a+b" for
+                  knobs set together): ``{knob: {property: value}}`` in the words the report
+                  prints (`conformance.core.semantics`; copy a measured block). The
+                  fingerprint suite compares every declared property with the measured one;
+                  a knob declared nowhere (here, a ``--semantics`` file, ``expectations/``)
+                  is a finding "semantics undeclared", a failure with ``--strict-semantics``.
+                  May hold "padded steps" alone for a path without knobs.
+    version       the path's own version, for a kernel that is no installed pip
+                  distribution (None: the version of `distribution`, if installed)
     """
 
     name: str
@@ -156,6 +167,8 @@ class AdapterInfo:
     padding: Optional[str] = None
     options: dict = field(default_factory=dict, hash=False)
     dropout: Tuple[str, ...] = ()
+    semantics: dict = field(default_factory=dict, hash=False)
+    version: Optional[str] = None
 
     def __post_init__(self):
         for attr in ("name", "framework", "distribution"):
@@ -198,6 +211,21 @@ class AdapterInfo:
         if isinstance(knobs, str) or not all(isinstance(k, str) and k for k in knobs):
             raise ValueError(f"AdapterInfo.dropout: expected a tuple of knob names, got {knobs!r}")
         object.__setattr__(self, "dropout", tuple(knobs))
+        if self.version is not None and (not isinstance(self.version, str) or not self.version):
+            raise ValueError(f"AdapterInfo.version: expected a non-empty string or None, got {self.version!r}")
+        if not isinstance(self.semantics, dict):
+            raise ValueError(f"AdapterInfo.semantics: expected {{knob: {{property: value}}}}, got {self.semantics!r}")
+        checked = {}
+        for knob, props in self.semantics.items():
+            parts = knob.split("+") if isinstance(knob, str) else [None]
+            if knob != "*" and (not all(k in knobs for k in parts) or len(set(parts)) != len(parts)):
+                raise ValueError(f"AdapterInfo.semantics: {knob!r} is not a dropout knob of the path (dropout = "
+                                 f"{tuple(knobs)}; 'a+b' for knobs set together, '*' for 'padded steps' alone)")
+            where = f"AdapterInfo.semantics[{knob!r}]"
+            checked[knob] = semantics.check_declaration(props, self.cell, where)
+            if knob == "*" and set(checked[knob]) != {semantics.PADDED}:
+                raise ValueError(f"{where}: '*' holds only {semantics.PADDED!r} (the other properties belong to a knob)")
+        object.__setattr__(self, "semantics", checked)
 
     @property
     def plain(self):

@@ -87,7 +87,7 @@ class Run:
 
     def __init__(self, info, device, feature, conformance_record):
         self.record = dict(adapter=info.name, framework=info.framework,
-                           framework_version=installed_version(info.distribution), backend=info.backend,
+                           framework_version=info.version or installed_version(info.distribution), backend=info.backend,
                            device=device, feature=feature)
         self._write = conformance_record
         self.worst, self.last, self.kernels = {}, {}, Counter()

@@ -93,6 +93,13 @@ def pytest_addoption(parser):
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:OBJ", dest="conformance_adapters",
                     help="add the outside adapter path named by this 'package.module:INFO' spec (an "
                          "AdapterInfo) to the suites, as $RNN_CONFORMANCE_ADAPTERS does; repeatable")
+    group.addoption("--semantics", action="append", default=[], metavar="FILE", dest="conformance_semantics",
+                    help="a TOML file of [[fingerprint]] tables declaring the dropout semantics outside adapter "
+                         "paths should have (adapter, knob, [fingerprint.properties]), as "
+                         "$RNN_CONFORMANCE_SEMANTICS does; repeatable")
+    group.addoption("--strict-semantics", action="store_true", default=False, dest="conformance_strict_semantics",
+                    help="a dropout knob whose semantics nobody declared fails the fingerprint test "
+                         "(without it: a finding 'semantics undeclared')")
     group.addoption("--expectations", metavar="DIR", default=None,
                     help="directory of expectation files (*.toml; default: expectations/ under the rootdir)")
     group.addoption("--strict-expectations", action="store_true", default=False,
@@ -177,8 +184,40 @@ def _restore_env(config):
     del config._conformance_env_before
 
 
+def _set_semantics(config):
+    """--semantics FILE (checked now: a usage error names a bad file) and --strict-semantics into
+    $RNN_CONFORMANCE_SEMANTICS / $RNN_CONFORMANCE_STRICT_SEMANTICS, which the fingerprint suite reads."""
+    files = [str(Path(f).resolve()) for f in config.getoption("conformance_semantics") or () if f.strip()]
+    strict = config.getoption("conformance_strict_semantics")
+    if not files and not strict:
+        return
+    saved = config._conformance_semantics_env = {k: os.environ.get(k) for k in
+                                                 (expect.SEMANTICS_ENV, expect.STRICT_SEMANTICS_ENV)}
+    if files:
+        current = [f for f in (saved[expect.SEMANTICS_ENV] or "").split(os.pathsep) if f]
+        os.environ[expect.SEMANTICS_ENV] = os.pathsep.join(current + [f for f in files if f not in current])
+        try:
+            expect.semantics_files()
+        except expect.ExpectationError as e:
+            _restore_semantics(config)
+            raise pytest.UsageError(f"--semantics: {e}") from None
+    if strict:
+        os.environ[expect.STRICT_SEMANTICS_ENV] = "1"
+
+
+def _restore_semantics(config):
+    saved = getattr(config, "_conformance_semantics_env", None)
+    for k, v in (saved or {}).items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    config._conformance_semantics_env = None
+
+
 def pytest_unconfigure(config):
     _restore_env(config)
+    _restore_semantics(config)
 
 
 def _load_expectations(config):
@@ -212,6 +251,7 @@ def pytest_configure(config):
     specs = [s.strip() for s in config.getoption("conformance_adapters") or () if s.strip()]
     if specs:
         _add_adapters(config, specs)
+    _set_semantics(config)
     config._conformance_frameworks = _chosen_frameworks(config)
     config._conformance_expectations = _load_expectations(config)
     path = config.getoption("conformance_report")

@@ -22,6 +22,13 @@ Probes (K probed elements; LSTM routes g, i, o; GRU routes n, and r when reset_a
     inter_layer two layers of K units: layer 0 is deterministic (g route, h1 = tanh(tanh(a x))
                 for an LSTM, tanh(a x) for a GRU), layer 1 reads it through the g / n route.
                 Recovered: the multiplier on layer 1's input (T, B, K).
+    cell        (LSTM) one layer of K units, no input or recurrent weights, the forget gate
+                OPEN at a known phi = sigmoid(b_f) with phi * scale <= 0.5, i = o = 1,
+                g = g* = tanh(1), c0 = 0.5: c_t = phi * m_t * c_{t-1} + g*, h_t = tanh(c_t),
+                so the cell state is carried to the output (every other probe closes the
+                forget gate, which hides a mask on c). Recovered: the multiplier m_t on the
+                carried c_{t-1} for t >= 1, (T-1, B, K) ("recurrent_c"); c_{t-1} >= g* keeps
+                it readable.
 
 The readouts assume the outputs themselves are not masked (the constant probe tells); each
 recovered multiplier is 0 (dropped) or the scale (kept), and `deviation` is the distance of
@@ -41,7 +48,8 @@ REC_BIAS = 0.5  # the recurrent probe's self-feeding block keeps h > 0.4
 LSTM_ROUTES = ("g", "i", "o")
 LSTM_GATE = {"i": 0, "f": 1, "g": 2, "o": 3}
 GRU_GATE = {"r": 0, "z": 1, "n": 2}
-KINDS = ("input", "recurrent", "constant", "inter_layer")
+KINDS = ("input", "recurrent", "constant", "inter_layer", "cell")
+C0 = 0.5  # the cell probe's initial cell state
 
 
 def routes(cell, reset_after=True):
@@ -133,7 +141,28 @@ def build(kind, cell, K, batch, steps, scale, seed=0, reset_after=True):
         zeros = np.zeros((G * K, K))
         layers = [[_weights(cell, W, zeros, K, K, rts, reset_after=reset_after)] for W in (W0, W1)]
         return Probe(kind, cell, layers, K, a, rts, x, None, None)
+    if kind == "cell":
+        if cell != "lstm":
+            raise ValueError("the cell probe needs an LSTM (a GRU carries no cell state)")
+        b = np.zeros(4 * K)
+        gi, gf, gg, go = (LSTM_GATE[g] * K for g in "ifgo")
+        b[gi:gi + K], b[go:go + K], b[gg:gg + K] = SAT, SAT, G_BIAS
+        b[gf:gf + K] = cell_forget_bias(scale)
+        w = LSTMWeights(W=np.zeros((4 * K, K)), R=np.zeros((4 * K, K)), b_x=b, b_h=np.zeros(4 * K))
+        h0, c0 = np.zeros((1, batch, K)), np.full((1, batch, K), C0)
+        return Probe(kind, cell, [[w]], K, a, ("f",), x, h0, c0)
     raise ValueError(f"probe kind must be one of {KINDS}, got {kind!r}")
+
+
+def cell_forget_bias(scale):
+    """The cell probe's forget-gate bias: phi = sigmoid(b) = 0.5 / scale (0.5 for no scale),
+    rounded to float32 so that every adapter sees the same phi."""
+    phi = 0.5 / max(1.0, scale) if np.isfinite(scale) else 0.5
+    return float(np.float32(np.log(phi) - np.log1p(-phi)))
+
+
+def _sigmoid(b):
+    return 1.0 / (1.0 + np.exp(-b))
 
 
 def _weights(cell, W, R, H, K, rts, constant=False, rec=False, reset_after=True):
@@ -196,4 +225,11 @@ def _recover(probe, result):
     if probe.kind == "inter_layer":
         h1 = np.tanh(np.tanh(0.5 * probe.x)) if probe.cell == "lstm" else np.tanh(0.5 * probe.x)
         return {"inter_layer": _pre_activation(probe.cell, rts[0], y) / (probe.a * h1)}
+    if probe.kind == "cell":
+        gf = LSTM_GATE["f"] * K
+        phi = _sigmoid(float(probe.stack[0][0].b_x[gf]))
+        c = np.arctanh(y)  # o = 1: h_t = tanh(c_t)
+        # from step 1 on: a mask on the carried state applied after each update (as the
+        # reference's state_c) and one applied to c_(t-1) before it read alike there; c0 differs
+        return {"recurrent_c": (c[1:] - np.tanh(G_BIAS)) / (phi * c[:-1])}
     raise ValueError(probe.kind)

@@ -34,10 +34,11 @@ from typing import Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from conformance.core import semantics
 from conformance.results.report import node_id
 
 __all__ = ["Expectation", "ExpectationError", "load", "load_dir", "applicable", "apply_to_records", "PREFIX",
-           "ExpectedFingerprint", "load_fingerprints", "expected_fingerprint"]
+           "ExpectedFingerprint", "load_fingerprints", "load_semantics", "expected_fingerprint"]
 
 OUTCOMES = ("failed", "error")
 PREFIX = "expected deviation: "
@@ -192,20 +193,29 @@ class ExpectedFingerprint:
     source: str = ""
 
     def applies(self, version, backend=None):
+        """Without `versions` it applies to any version, none included (a kernel that is no pip
+        distribution); otherwise as an Expectation."""
+        if not self.versions:
+            return self.backend is None or backend == self.backend
         return Expectation(test="", framework=self.framework, outcome="failed", reason=self.reason,
                            versions=self.versions, backend=self.backend).applies(version, backend)
 
 
-def _fingerprint(raw, source):
+def _fingerprint(raw, source, required=("adapter", "knob", "framework", "reason", "properties")):
     if not isinstance(raw, dict):
         raise ExpectationError(f"{source}: expected a table")
     unknown = sorted(set(raw) - _FP_KEYS)
-    missing = [k for k in ("adapter", "knob", "framework", "reason", "properties") if k not in raw]
+    missing = [k for k in required if k not in raw]
     if unknown or missing:
         raise ExpectationError(f"{source}: unknown keys {unknown} / missing {missing}")
     props = raw["properties"]
     if not isinstance(props, dict) or not all(isinstance(v, str) for v in props.values()):
         raise ExpectationError(f"{source}: properties must be a table of strings")
+    try:
+        semantics.check_declaration(props, where=f"{source} ({raw.get('adapter')} {raw.get('knob')})")
+    except ValueError as e:
+        raise ExpectationError(str(e)) from None
+    raw = {"framework": "", "reason": "declared by the adapter's author", **raw}
     try:
         SpecifierSet(raw.get("versions", ""))
     except InvalidSpecifier:
@@ -228,6 +238,49 @@ def load_fingerprints(directory):
     return out
 
 
+def load_semantics(path):
+    """The [[fingerprint]] tables of a semantics file an adapter's author gives (``--semantics``,
+    $RNN_CONFORMANCE_SEMANTICS): as in expectations/fingerprints/*.toml, but only adapter, knob and
+    properties are required (no `versions`: any version of the path, none included)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExpectationError(f"semantics file {path}: no such file")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ExpectationError(f"semantics file {path}: not valid TOML: {e}") from None
+    if set(data) - {"fingerprint"} or not data.get("fingerprint"):
+        raise ExpectationError(f"semantics file {path}: expected [[fingerprint]] tables (adapter, knob, "
+                               "[fingerprint.properties]) and nothing else")
+    return [_fingerprint(raw, f"{path.name}#{i + 1}", required=("adapter", "knob", "properties"))
+            for i, raw in enumerate(data["fingerprint"])]
+
+
 def expected_fingerprint(entries, adapter, knob, version, backend=None):
     """The first applicable expected fingerprint of (adapter, knob), or None."""
     return next((e for e in entries if e.adapter == adapter and e.knob == knob and e.applies(version, backend)), None)
+
+
+def declared_semantics(info, version, backend=None, files=(), builtin=()):
+    """{knob: declaration} of path `info` (an AdapterInfo): its own ``semantics`` first, then the
+    authors' semantics files (`load_semantics`), then the checkout's expected fingerprints; each
+    declaration an `ExpectedFingerprint` whose ``source`` says where it was declared."""
+    out = {knob: ExpectedFingerprint(adapter=info.name, knob=knob, framework=info.framework,
+                                     reason="declared in its AdapterInfo.semantics",
+                                     properties=tuple(sorted(props.items())), source=f"{info.name}: AdapterInfo.semantics")
+           for knob, props in info.semantics.items()}
+    for e in list(files) + list(builtin):
+        if e.adapter == info.name and e.knob not in out and e.applies(version, backend):
+            out[e.knob] = e
+    return out
+
+
+def semantics_files(env=None):
+    """The semantics files named by $RNN_CONFORMANCE_SEMANTICS (os.pathsep-separated; set by
+    ``--semantics``), loaded."""
+    env = os.environ if env is None else env
+    return [e for p in env.get(SEMANTICS_ENV, "").split(os.pathsep) if p.strip() for e in load_semantics(p.strip())]
+
+
+SEMANTICS_ENV = "RNN_CONFORMANCE_SEMANTICS"
+STRICT_SEMANTICS_ENV = "RNN_CONFORMANCE_STRICT_SEMANTICS"
