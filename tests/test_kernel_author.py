@@ -202,3 +202,58 @@ def test_twenty_seeds_raise_no_alarm(info):
     declared = E.declared_semantics(info, info.version)
     alarms = {seed: C.check(adapter, declared, seed=seed).problems for seed in range(1, 21)}
     assert not any(alarms.values()), {s: p for s, p in alarms.items() if p}
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(semantics={"dropout": {"inpt": "none"}}), "AdapterInfo.semantics['dropout']: unknown property 'inpt'"),
+    (dict(semantics={"dropout": {"input": "per sequense, rows independent, kept value 1/(1-p)"}}),
+     "'per sequense' is not a tensor property part"),
+    (dict(semantics={"dropout": {"input": "per sequence"}}), "names no rows / kept value part"),
+    (dict(semantics={"dropout": {"seeds": "same seed same masks"}}), "seeds: expected one of"),
+    (dict(semantics={"zoneout": {"input": "none"}}), "'zoneout' is not a dropout knob of the path"),
+    (dict(semantics={"dropout+dropout": {"input": "none"}}), "is not a dropout knob of the path"),
+    (dict(semantics={"*": {"input": "none"}}), "'*' holds only 'padded steps'"),
+    (dict(semantics={"dropout": {"padded steps": "zero_outputs"}}), "not among the reference policies"),
+    (dict(version=""), "AdapterInfo.version: expected a non-empty string or None"),
+])
+def test_bad_declarations_are_clear_errors(change, words):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=None) as e:
+        replace(PA.LSTM, **change)
+    assert words in str(e.value), str(e.value)
+
+
+def test_gru_cannot_declare_cell_tensors():
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="'recurrent_c' is an LSTM tensor"):
+        replace(PA.GRU, semantics={"dropout": {"recurrent_c": "none"}})
+
+
+def test_vocabulary_matches_the_reference():
+    import reference
+    from conformance.core import semantics as S
+    from conformance.oracles import fingerprint as F
+
+    assert S.POLICIES == tuple(reference.POLICIES)
+    assert set(F.PROBE_OF) == set(S.TENSORS)
+    # every measured property of the correct adapter is in the vocabulary, and declarable as measured
+    out = __import__("conformance.checks.fingerprints", fromlist=["check"]).check(PA.make(PA.LSTM), seed=7,
+                                                                                  rate_checks=())
+    for entry in out.entries:
+        S.check_declaration(entry["properties"], "lstm", entry["knob"])
+
+
+@pytest.mark.parametrize("info", [PA.LSTM, PA.GRU], ids=lambda i: i.name)
+def test_a_path_without_initial_state_is_measured(info):
+    """A kernel without the "initial_state" feature: the probes give no h0 / c0 (the recurrent
+    probe then reads steps 1.. only) and the correct adapter conforms."""
+    from dataclasses import replace
+
+    from conformance.checks import fingerprints as C
+    from conformance.results import expectations as E
+
+    bare = replace(info, name=info.name + ".bare", features=info.features - {"initial_state"})
+    out = C.check(PA.make(bare), E.declared_semantics(bare, bare.version), seed=11, rate_checks=())
+    assert out.ok, out.text()

@@ -49,14 +49,17 @@ def install_copy(tmp_path, source):
     return pkg.parent
 
 
-def run_smoke(tmp_path, site):
+def run_smoke(tmp_path, site, suite="suites/test_smoke_parity.py", *args):
     report = tmp_path / "report.json"
-    r = subprocess.run([sys.executable, "-m", "pytest", "suites/test_smoke_parity.py",
+    r = subprocess.run([sys.executable, "-m", "pytest", suite,
                         "--adapter", "myadapters.hand_lstm:INFO", "-k", "HandLSTM", "-p", "no:cacheprovider",
-                        "--hypothesis-profile=ci", f"--conformance-report={report}"],
+                        "--hypothesis-profile=ci", f"--conformance-report={report}", *args],
                        cwd=ROOT, env=child_env(site, ROOT), capture_output=True, text=True, timeout=300)
     results = json.loads(report.read_text())["results"] if report.exists() else []
     return r, [rec for rec in results if rec["adapter"] == NAME]
+
+
+UNSCALED = ".to(dt) / (1 - p)"  # the example's kept values 1/(1-p)
 
 
 def test_readme_block_is_the_example_file():
@@ -124,6 +127,28 @@ def test_repro_of_a_failing_outside_case_runs(swapped, tmp_path):
 
 
 @needs_torch
+def test_copied_readme_adapter_passes_the_fingerprint_suite(tmp_path):
+    """Its dropout knob, measured against what its AdapterInfo declares, strictly."""
+    r, recs = run_smoke(tmp_path, install_copy(tmp_path, readme_block()), "suites/test_fingerprints.py",
+                        "--strict-semantics")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert [rec["outcome"] for rec in recs] == ["passed"], recs
+    assert "recurrent: per sequence, gates shared, rows independent, kept value 1/(1-p)" in recs[0]["reason"]
+
+
+@needs_torch
+def test_unscaled_copy_fails_the_fingerprint_suite_by_name(tmp_path):
+    """A copy whose kept values are not scaled by 1/(1-p) fails, the cause named first."""
+    source = readme_block()
+    assert source.count(UNSCALED) == 1
+    r, recs = run_smoke(tmp_path, install_copy(tmp_path, source.replace(UNSCALED, ".to(dt)")),
+                        "suites/test_fingerprints.py")
+    assert r.returncode == 1 and [rec["outcome"] for rec in recs] == ["failed"], r.stdout[-3000:]
+    assert "kept value 1 (unscaled) instead of 1/(1-p): recurrent at p = 0.5" in recs[0]["reason"], recs[0]["reason"]
+    assert "registry.load('myadapters.hand_lstm:INFO')" in recs[0]["repro"]
+
+
+@needs_torch
 def test_cli_run_passes_adapter_through(tmp_path):
     """`python -m conformance run --adapter`, from another directory, with a relative PYTHONPATH."""
     site = install_copy(tmp_path, readme_block())
@@ -133,10 +158,10 @@ def test_cli_run_passes_adapter_through(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     recs = json.loads((site / "out" / "report.json").read_text())["results"]
     # every registry-wide suite the adapter's features admit (no "gradients": no gradient suite;
-    # no dropout knob: the fingerprint skips, saying so; the benchmark smoke runs one round)
+    # its dropout knob is fingerprinted; the benchmark smoke runs one round)
     assert sorted((rec["adapter"], rec["feature"], rec["outcome"]) for rec in recs) == [
         (NAME, "batch-permutation invariance", "passed"), (NAME, "benchmark (small)", "passed"),
-        (NAME, "dropout fingerprint", "skipped"),
+        (NAME, "dropout fingerprint", "passed"),
         (NAME, "dropout-off parity", "passed"), (NAME, "error growth over sequence length", "passed")]
 
 

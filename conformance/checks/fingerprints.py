@@ -64,7 +64,8 @@ class Outcome:
     def headline(self):
         """One line: the first problem, and how many more."""
         more = len(self.problems) - 1
-        return self.problems[0] + (f" [and {more} more problem(s), listed below]" if more > 0 else "")
+        rest = f" [and {more} more problem(s): in the failure message and the report's findings]"
+        return self.problems[0] + (rest if more > 0 else "")
 
     def text(self):
         """What a person reads: the problems (or "conforms"), then each knob's fingerprint."""

@@ -175,6 +175,14 @@ def _adapter_spec(text: str) -> str:
     return text
 
 
+def _semantics_file(text: str) -> str:
+    """--semantics FILE: an existing file, as an absolute path (the parts run elsewhere)."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    return str(path.resolve())
+
+
 def _frameworks(text: str) -> list:
     """--frameworks: comma-separated names (checked in `_check_frameworks` once the outside
     adapters are known)."""
@@ -289,6 +297,11 @@ def parser() -> argparse.ArgumentParser:
                      help="pytest-xdist workers per part (a number or 'auto')")
     run.add_argument("--strict-expectations", action="store_true",
                      help="a test an expectation marks xfail fails if it passes")
+    run.add_argument("--semantics", action="append", type=_semantics_file, metavar="FILE",
+                     help="a TOML file declaring the dropout semantics of outside adapter paths "
+                          "([[fingerprint]] tables: adapter, knob, [fingerprint.properties]); repeatable")
+    run.add_argument("--strict-semantics", action="store_true",
+                     help="a dropout knob whose semantics nobody declared fails its fingerprint test")
     run.set_defaults(func=cmd_run)
     merge = sub.add_parser("merge", help="merge reports (e.g. one per CI job) into DIR",
                            description="Merge reports (e.g. one per CI job) into DIR/report.json, report.md, "

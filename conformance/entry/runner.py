@@ -124,6 +124,9 @@ def pytest_command(part, report_path, args, root, scratch=None):
     if args.strict_expectations:
         cmd.append("--strict-expectations")
     cmd += [f"--adapter={spec}" for spec in args.adapter or ()]
+    cmd += [f"--semantics={path}" for path in getattr(args, "semantics", None) or ()]
+    if getattr(args, "strict_semantics", False):
+        cmd.append("--strict-semantics")
     return cmd
 
 

@@ -74,7 +74,8 @@ def knob_rates(knob, p):
 
 def run_probe(adapter, kind, knob, p, seed, calls, K, B, T, training=True, reset_after=True):
     """{tensor: array (calls, ...)} of recovered multipliers for one probe kind."""
-    probe = P.build(kind, adapter.info.cell, K, B, T, scale=_scale(p), seed=seed, reset_after=reset_after)
+    probe = P.build(kind, adapter.info.cell, K, B, T, scale=_scale(p), seed=seed, reset_after=reset_after,
+                    initial_state="initial_state" in adapter.info.features)
     session = adapter.dropout_session(probe.stack, knob_rates(knob, p), seed)
     got = [P.recover(probe, session(probe.x, probe.h0, probe.c0, training=training)) for _ in range(calls)]
     return {k: np.stack([g[k] for g in got]) for k in got[0]}
@@ -232,7 +233,8 @@ def _modes(adapter, knob, p, seed, K, B, T):
     """Evaluation mode, seed behaviour and the effect of an inference call, on the probe kind
     that shows the knob's masks best (the first that is masked)."""
     def masks(kind, s, pattern):
-        probe = P.build(kind, adapter.info.cell, K, B, T, scale=_scale(p), seed=seed)
+        probe = P.build(kind, adapter.info.cell, K, B, T, scale=_scale(p), seed=seed,
+                        initial_state="initial_state" in adapter.info.features)
         session = adapter.dropout_session(probe.stack, knob_rates(knob, p), s)
         outs = [P.recover(probe, session(probe.x, probe.h0, probe.c0, training=t)) for t in pattern]
         return outs
@@ -313,13 +315,14 @@ def dropout_off(adapter, seed=20261123, K=8, B=4, T=5):
     info = adapter.info
     rates = {k: 0.0 for k in info.dropout}
     rng = np.random.default_rng(seed)
-    cases = [(f"{kind} probe", P.build(kind, info.cell, K, B, T, scale=_scale(0.5), seed=seed))
+    init = "initial_state" in info.features
+    cases = [(f"{kind} probe", P.build(kind, info.cell, K, B, T, scale=_scale(0.5), seed=seed, initial_state=init))
              for kind in probe_kinds(info)]
     layers = 2 if "stacked" in info.features else 1
     stack = reference.random_stack(rng, info.cell, 3, 4, num_layers=layers)
     x = rng.standard_normal((T, B, 3))
-    h0 = rng.standard_normal((layers, B, 4)) * 0.5
-    c0 = rng.standard_normal((layers, B, 4)) * 0.5 if info.cell == "lstm" else None
+    h0 = rng.standard_normal((layers, B, 4)) * 0.5 if init else None
+    c0 = rng.standard_normal((layers, B, 4)) * 0.5 if init and info.cell == "lstm" else None
     cases.append((f"random weights, {layers} layer(s)", P.Probe("random", info.cell, stack, K, 1.0, (), x, h0, c0)))
     worst = DropoutOff(0.0, 1.0, "")
     for where, probe in cases:

@@ -107,8 +107,10 @@ def _route_rows(cell, H, K, k, route):
     return slice(start, start + K)
 
 
-def build(kind, cell, K, batch, steps, scale, seed=0, reset_after=True):
-    """The probe of `kind` for masks of scale `scale` (1/(1-p)), its input and initial state."""
+def build(kind, cell, K, batch, steps, scale, seed=0, reset_after=True, initial_state=True):
+    """The probe of `kind` for masks of scale `scale` (1/(1-p)), its input and initial state.
+    With ``initial_state=False`` (a path without the "initial_state" feature) no h0 / c0 is
+    given: the recurrent probe then starts from h = 0 and recovers steps 1..T-1 only."""
     rng = np.random.default_rng(seed)
     a = gain(scale)
     rts = routes(cell, reset_after) if kind in ("input", "recurrent") else ("g" if cell == "lstm" else "n",)
@@ -130,8 +132,9 @@ def build(kind, cell, K, batch, steps, scale, seed=0, reset_after=True):
         for k, route in enumerate(rts):
             R[_route_rows(cell, H, K, k, route), :K] = a * np.eye(K)  # every block reads block 0
         w = _weights(cell, np.zeros((G * H, K)), R, H, K, rts, rec=True, reset_after=reset_after)
-        h0 = np.full((1, batch, H), 0.5)
-        c0 = np.zeros((1, batch, H)) if cell == "lstm" else None
+        if initial_state:
+            h0 = np.full((1, batch, H), 0.5)
+            c0 = np.zeros((1, batch, H)) if cell == "lstm" else None
         return Probe(kind, cell, [[w]], K, a, rts, x, h0, c0)
     if kind == "inter_layer":
         W0 = np.zeros((G * K, K))
@@ -149,7 +152,8 @@ def build(kind, cell, K, batch, steps, scale, seed=0, reset_after=True):
         b[gi:gi + K], b[go:go + K], b[gg:gg + K] = SAT, SAT, G_BIAS
         b[gf:gf + K] = cell_forget_bias(scale)
         w = LSTMWeights(W=np.zeros((4 * K, K)), R=np.zeros((4 * K, K)), b_x=b, b_h=np.zeros(4 * K))
-        h0, c0 = np.zeros((1, batch, K)), np.full((1, batch, K), C0)
+        if initial_state:
+            h0, c0 = np.zeros((1, batch, K)), np.full((1, batch, K), C0)
         return Probe(kind, cell, [[w]], K, a, ("f",), x, h0, c0)
     raise ValueError(f"probe kind must be one of {KINDS}, got {kind!r}")
 
@@ -218,7 +222,10 @@ def _recover(probe, result):
                for k, r in enumerate(rts)]
         return {"input": np.stack(per, axis=1)}
     if probe.kind == "recurrent":
-        prev = np.concatenate([probe.h0[:, :, :K], y[:-1, :, :K]], axis=0)  # block 0's h_{t-1}
+        if probe.h0 is None:  # h_(-1) = 0 carries no signal: steps 1.. only
+            prev, y = y[:-1, :, :K], y[1:]
+        else:
+            prev = np.concatenate([probe.h0[:, :, :K], y[:-1, :, :K]], axis=0)  # block 0's h_{t-1}
         per = [_pre_activation(probe.cell, r, y[:, :, k * K:(k + 1) * K],
                                bias=REC_BIAS if k == 0 else 0.0) / (probe.a * prev) for k, r in enumerate(rts)]
         return {"recurrent": np.stack(per, axis=1)}

@@ -181,9 +181,9 @@ def summary_rows(report):
     return [[name] + [c[o] for o in SUMMARY_COLUMNS] + [sum(c.values())] for name, c in sorted(by.items())]
 
 
-PROPERTY_ORDER = ("input", "recurrent", "inter_layer", "output", "state_h", "state_c", "evaluation mode", "seeds",
-                  "inference call")
-PROPERTY_TITLES = {"inter_layer": "between layers", "state_h": "state h", "state_c": "state c",
+PROPERTY_ORDER = ("input", "recurrent", "recurrent_c", "inter_layer", "output", "state_h", "state_c", "evaluation mode",
+                  "seeds", "inference call")
+PROPERTY_TITLES = {"recurrent_c": "carried c", "inter_layer": "between layers", "state_h": "state h", "state_c": "state c",
                    "evaluation mode": "eval mode", "inference call": "inference call"}
 # Short cells of the semantics matrix: (measured phrase, short form, meaning for the legend).
 SHORT = (("per sequence", "seq", "one mask per sequence, reused at every step"),
