@@ -82,7 +82,7 @@ def test_fingerprint(info, device, conformance_record, conformance_section):
         elif not info.dropout:
             declared = {k: v for k, v in declared.items() if k == "*"}
         if not info.dropout or not info.plain:
-            out = C.check(_without_dropout(adapter), declared, seed=SEED)
+            out = C.check(adapter, declared, seed=SEED, dropout=False)
             conformance_section("fingerprints", adapter=info.name, backend=backend, knob=None,
                                 properties={"padded steps": out.padded, "dropout": "no knob declared" if not info.dropout
                                             else "see the plain path"}, rates=[])
@@ -105,16 +105,3 @@ def test_fingerprint(info, device, conformance_record, conformance_section):
         assert out.ok, (f"{info.name} ({device}): {out.headline()}\nthe dropout semantics are wrong:\n  "
                         + "\n  ".join(out.problems) + f"\nrepro:\n{repro(info, version, backend)}")
 
-
-class _without_dropout:
-    """An adapter seen without its dropout knobs (a variant, or a path without any): the check
-    then measures its padded steps only."""
-
-    def __init__(self, adapter):
-        from dataclasses import replace
-
-        self._adapter = adapter
-        self.info = replace(adapter.info, dropout=(), semantics={})
-
-    def __getattr__(self, name):
-        return getattr(self._adapter, name)

@@ -90,12 +90,14 @@ def _props(declaration):
 
 
 def _named(declaration):
-    return {t for t, v in _props(declaration).items() if t in S.TENSORS and S.is_masked(v)}
+    return S.masked_tensors(declaration.properties)
 
 
-def check(adapter, declared=None, *, seed=20261123, strict=False, rate=RATE, rate_checks=RATE_CHECKS):
+def check(adapter, declared=None, *, seed=20261123, strict=False, rate=RATE, rate_checks=RATE_CHECKS,
+          dropout=True):
     """The `Outcome` of the dropout-semantics check of `adapter` (see the module docstring);
-    `declared`: {knob or "*": declaration} (None: nothing declared)."""
+    `declared`: {knob or "*": declaration} (None: nothing declared); ``dropout=False``: the
+    padded steps only (an option variant, whose dropout is its plain path's)."""
     info = adapter.info
     declared = declared or {}
     out = Outcome(adapter=info.name, padded=F.padded_steps(adapter, seed=seed))
@@ -107,7 +109,7 @@ def check(adapter, declared=None, *, seed=20261123, strict=False, rate=RATE, rat
         want = _props(star).get(S.PADDED)
         if want is not None and want != out.padded:
             out.problem(None, f"{S.difference(S.PADDED, out.padded, want)} ({star.source})")
-    if not info.dropout:
+    if not info.dropout or not dropout:
         return out
     off = F.dropout_off(adapter, seed=seed)
     out.diagnosis = off
@@ -130,7 +132,7 @@ def check(adapter, declared=None, *, seed=20261123, strict=False, rate=RATE, rat
         out.entries.append(entry)
         decl = declared.get(knob)
         if "+" not in knob:
-            alone[knob] = {t for t, v in m.properties.items() if t in S.TENSORS and S.is_masked(v)}
+            alone[knob] = S.masked_tensors(m.properties)
         named = None if decl is None else _named(decl)
         if named is None and "+" in knob and all(k in declared for k in knob.split("+")):
             named = set().union(*(_named(declared[k]) for k in knob.split("+")))

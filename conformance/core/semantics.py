@@ -26,6 +26,8 @@ layer below), output (y_t), state_h / state_c (the returned final states).
 """
 from __future__ import annotations
 
+from reference import POLICIES
+
 TENSORS = ("input", "recurrent", "recurrent_c", "inter_layer", "output", "state_h", "state_c")
 LSTM_ONLY_TENSORS = ("recurrent_c", "state_c")
 MODES = ("evaluation mode", "seeds", "inference call")
@@ -42,12 +44,12 @@ MODE_VALUES = {
                    for b in ("other seed other masks", "other seed SAME masks")),
     "inference call": ("does not advance the random state", "advances the random state"),
 }
-POLICIES = ("zero_output", "repeat_output", "carry_h", "compute")  # reference.POLICIES (checked by a self-test)
 PART_KINDS = (("time", TIME), ("gates", GATES), ("rows", ROWS), ("kept", KEPT))
 
 
-def tensors_of(cell):
-    return TENSORS if cell == "lstm" else tuple(t for t in TENSORS if t not in LSTM_ONLY_TENSORS)
+def masked_tensors(properties):
+    """The tensors a fingerprint or a declaration ({property: value}) says are masked."""
+    return {t for t, v in dict(properties).items() if t in TENSORS and is_masked(v)}
 
 
 def parts(value):

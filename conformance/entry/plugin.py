@@ -132,7 +132,6 @@ def pytest_runtest_setup(item):
         pytest.skip(BUDGET_SPENT.format(s=f"{budget:g}"))
 
 
-_ENV_UNSET = object()
 _IMPORTERS = {__file__, importlib.__file__, os.path.join(paths.PACKAGE, "adapters", "registry.py")}
 
 
@@ -162,26 +161,30 @@ def _add_adapters(config, specs):
         if not isinstance(obj, AdapterInfo):
             raise pytest.UsageError(f"--adapter: spec {spec!r} names a {type(obj).__name__}, expected an "
                                     "AdapterInfo (the suites read its cell and features before building it)")
-    config._conformance_env_before = _ENV_UNSET if old is None else old
-    os.environ[registry.ENV_VAR] = ",".join(merged)
+    _set_env(config, registry.ENV_VAR, ",".join(merged))
     try:
         registry.adapters()  # the set the suites will see: names must be unique
     except ValueError as e:
-        _restore_env(config)
+        _restore_env(config, registry.ENV_VAR)
         raise pytest.UsageError(f"--adapter: {e}") from None
 
 
-def _restore_env(config):
-    from conformance.adapters import registry
+def _set_env(config, name, value):
+    """Set $name for this session; its value before (or its absence) is restored by `_restore_env`."""
+    config.__dict__.setdefault("_conformance_env_saved", {}).setdefault(name, os.environ.get(name))
+    os.environ[name] = value
 
-    before = getattr(config, "_conformance_env_before", None)
-    if before is None:
-        return
-    if before is _ENV_UNSET:
-        os.environ.pop(registry.ENV_VAR, None)
-    else:
-        os.environ[registry.ENV_VAR] = before
-    del config._conformance_env_before
+
+def _restore_env(config, *names):
+    """Restore the variables `_set_env` set (only `names`, when given)."""
+    saved = config.__dict__.get("_conformance_env_saved", {})
+    for name in names or list(saved):
+        if name in saved:
+            before = saved.pop(name)
+            if before is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = before
 
 
 def _set_semantics(config):
@@ -189,35 +192,20 @@ def _set_semantics(config):
     $RNN_CONFORMANCE_SEMANTICS / $RNN_CONFORMANCE_STRICT_SEMANTICS, which the fingerprint suite reads."""
     files = [str(Path(f).resolve()) for f in config.getoption("conformance_semantics") or () if f.strip()]
     strict = config.getoption("conformance_strict_semantics")
-    if not files and not strict:
-        return
-    saved = config._conformance_semantics_env = {k: os.environ.get(k) for k in
-                                                 (expect.SEMANTICS_ENV, expect.STRICT_SEMANTICS_ENV)}
     if files:
-        current = [f for f in (saved[expect.SEMANTICS_ENV] or "").split(os.pathsep) if f]
-        os.environ[expect.SEMANTICS_ENV] = os.pathsep.join(current + [f for f in files if f not in current])
+        current = [f for f in os.environ.get(expect.SEMANTICS_ENV, "").split(os.pathsep) if f]
+        _set_env(config, expect.SEMANTICS_ENV, os.pathsep.join(current + [f for f in files if f not in current]))
         try:
             expect.semantics_files()
         except expect.ExpectationError as e:
-            _restore_semantics(config)
+            _restore_env(config, expect.SEMANTICS_ENV)
             raise pytest.UsageError(f"--semantics: {e}") from None
     if strict:
-        os.environ[expect.STRICT_SEMANTICS_ENV] = "1"
-
-
-def _restore_semantics(config):
-    saved = getattr(config, "_conformance_semantics_env", None)
-    for k, v in (saved or {}).items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-    config._conformance_semantics_env = None
+        _set_env(config, expect.STRICT_SEMANTICS_ENV, "1")
 
 
 def pytest_unconfigure(config):
     _restore_env(config)
-    _restore_semantics(config)
 
 
 def _load_expectations(config):

@@ -72,10 +72,15 @@ def knob_rates(knob, p):
     return {k: p for k in knob.split("+")}
 
 
+def build_probe(info, kind, p, seed, K, B, T, reset_after=True):
+    """The probe of `kind` for path `info` at rate p (with h0 / c0 where it takes an initial state)."""
+    return P.build(kind, info.cell, K, B, T, scale=_scale(p), seed=seed, reset_after=reset_after,
+                   initial_state="initial_state" in info.features)
+
+
 def run_probe(adapter, kind, knob, p, seed, calls, K, B, T, training=True, reset_after=True):
     """{tensor: array (calls, ...)} of recovered multipliers for one probe kind."""
-    probe = P.build(kind, adapter.info.cell, K, B, T, scale=_scale(p), seed=seed, reset_after=reset_after,
-                    initial_state="initial_state" in adapter.info.features)
+    probe = build_probe(adapter.info, kind, p, seed, K, B, T, reset_after=reset_after)
     session = adapter.dropout_session(probe.stack, knob_rates(knob, p), seed)
     got = [P.recover(probe, session(probe.x, probe.h0, probe.c0, training=training)) for _ in range(calls)]
     return {k: np.stack([g[k] for g in got]) for k in got[0]}
@@ -233,8 +238,7 @@ def _modes(adapter, knob, p, seed, K, B, T):
     """Evaluation mode, seed behaviour and the effect of an inference call, on the probe kind
     that shows the knob's masks best (the first that is masked)."""
     def masks(kind, s, pattern):
-        probe = P.build(kind, adapter.info.cell, K, B, T, scale=_scale(p), seed=seed,
-                        initial_state="initial_state" in adapter.info.features)
+        probe = build_probe(adapter.info, kind, p, seed, K, B, T)
         session = adapter.dropout_session(probe.stack, knob_rates(knob, p), s)
         outs = [P.recover(probe, session(probe.x, probe.h0, probe.c0, training=t)) for t in pattern]
         return outs
@@ -276,13 +280,26 @@ def padded_steps(adapter, seed=20261123):
     lengths = np.asarray(case.lengths)
     got = adapter.forward(stack, x, h0, c0, lengths=lengths)
     tol = tolerance(adapter.dtype, *case_shape(stack, case.steps))
-    matches = []
-    for policy in reference.POLICIES:
-        want = reference.run(stack, x, h0, c0, lengths=lengths, padding=policy)
-        if all(getattr(want, k) is None or np.max(np.abs(np.asarray(getattr(got, k)) - getattr(want, k))) <= tol
-               for k in ("y", "h_n", "c_n")):
-            matches.append(policy)
+    matches = [policy for policy in reference.POLICIES
+               if _worst_error(got, reference.run(stack, x, h0, c0, lengths=lengths, padding=policy))[0] <= tol]
     return " / ".join(matches) if matches else "none of the reference policies"
+
+
+def _worst_error(got, want):
+    """(max |got - want|, output name, why) over y, h_n, c_n (those `want` has): inf where an
+    output has another shape or is not finite."""
+    worst = (0.0, "y", "")
+    for k in ("y", "h_n", "c_n"):
+        w = getattr(want, k)
+        if w is None:
+            continue
+        g = np.asarray(getattr(got, k), np.float64)
+        if g.shape != w.shape:
+            return np.inf, k, f": shape {g.shape}, expected {w.shape}"
+        err = float(np.max(np.abs(g - w))) if np.all(np.isfinite(g)) else np.inf
+        if not err <= worst[0]:
+            worst = (err, k, "" if np.isfinite(err) else ": not finite")
+    return worst
 
 
 # ---------------------------------------------------------------- diagnosis before statistics
@@ -316,8 +333,7 @@ def dropout_off(adapter, seed=20261123, K=8, B=4, T=5):
     rates = {k: 0.0 for k in info.dropout}
     rng = np.random.default_rng(seed)
     init = "initial_state" in info.features
-    cases = [(f"{kind} probe", P.build(kind, info.cell, K, B, T, scale=_scale(0.5), seed=seed, initial_state=init))
-             for kind in probe_kinds(info)]
+    cases = [(f"{kind} probe", build_probe(info, kind, 0.5, seed, K, B, T)) for kind in probe_kinds(info)]
     layers = 2 if "stacked" in info.features else 1
     stack = reference.random_stack(rng, info.cell, 3, 4, num_layers=layers)
     x = rng.standard_normal((T, B, 3))
@@ -330,17 +346,11 @@ def dropout_off(adapter, seed=20261123, K=8, B=4, T=5):
         want = reference.run(probe.stack, probe.x, probe.h0, probe.c0)
         magnitude = float(np.max(np.abs(want.c_n))) if want.c_n is not None else 1.0
         tol = tolerance(adapter.dtype, *case_shape(probe.stack, T), magnitude=magnitude)
-        for k in ("y", "h_n", "c_n"):
-            w = getattr(want, k)
-            if w is None:
-                continue
-            g = np.asarray(getattr(got, k), np.float64)
-            err = float(np.max(np.abs(g - w))) if g.shape == w.shape and np.all(np.isfinite(g)) else np.inf
-            if not np.isfinite(err) or err / tol > worst.error / worst.tolerance:
-                worst = DropoutOff(err, tol, f"{where}, {k}" + ("" if g.shape == w.shape else
-                                                                f": shape {g.shape}, expected {w.shape}"))
-                if not np.isfinite(err):
-                    return worst
+        err, k, why = _worst_error(got, want)
+        if not np.isfinite(err) or err / tol > worst.error / worst.tolerance:
+            worst = DropoutOff(err, tol, f"{where}, {k}{why}")
+            if not np.isfinite(err):
+                return worst
     return worst
 
 
@@ -368,10 +378,6 @@ INVARIANTS = (
 class Violation:
     invariant: str  # a name from INVARIANTS, or "statistical alarm"
     message: str
-
-
-def _masked_tensors(m):
-    return {t for t, v in m.properties.items() if t in TENSORS and S.is_masked(v)}
 
 
 def invariants(ms, named=None, alone=None):
@@ -409,7 +415,7 @@ def invariants(ms, named=None, alone=None):
         out.append(Violation("seeds", "same seed, different masks: two sessions seeded alike drew other masks"))
     if "other seed SAME masks" in seeds:
         out.append(Violation("seeds", "another seed, the same masks: the seed does not reach the masks"))
-    masked = _masked_tensors(first)
+    masked = S.masked_tensors(first.properties)
     if not masked and not any(str(v).startswith("unknown (") for v in first.properties.values()):
         out.append(Violation("masks something", f"the knob masks nothing at p = {first.rate}: no probe saw a "
                                                 "mask (input, h_(t-1), c_(t-1), layer inputs, outputs, states)"))
