@@ -192,3 +192,33 @@ def test_short_label(reason, short):
 def test_malformed_expectations_are_a_usage_error(run):
     r = run(entry="[[expect]]\ntest = 1\n")
     assert r.ret == 4 and "expectations:" in r.stderr.str()
+
+
+FINGERPRINT = """
+[[fingerprint]]
+adapter = {adapter}
+knob = "dropout"
+framework = "keras"
+versions = ">=3.0"
+reason = "one cell implementation, two paths"
+
+[fingerprint.properties]
+input = "per sequence, gates shared, rows independent, kept value 1/(1-p)"
+"""
+
+
+def test_fingerprint_entry_may_name_several_adapters(tmp_path):
+    d = write(tmp_path, FINGERPRINT.format(adapter='["keras.layers.LSTM", "keras.layers.RNN(LSTMCell)"]'), "fp.toml")
+    entries = expect.load_fingerprints(d)
+    assert [e.adapter for e in entries] == ["keras.layers.LSTM", "keras.layers.RNN(LSTMCell)"]
+    assert entries[0].properties == entries[1].properties and entries[0].source == entries[1].source == "fp.toml#1"
+    for name in ("keras.layers.LSTM", "keras.layers.RNN(LSTMCell)"):
+        assert expect.expected_fingerprint(entries, name, "dropout", "3.15.1").adapter == name
+    assert expect.expected_fingerprint(entries, "keras.layers.GRU", "dropout", "3.15.1") is None
+
+
+@pytest.mark.parametrize("adapter", ['[]', '["a", "a"]', '["a", 3]'])
+def test_fingerprint_adapter_list_must_be_distinct_names(tmp_path, adapter):
+    d = write(tmp_path, FINGERPRINT.format(adapter=adapter), "fp.toml")
+    with pytest.raises(expect.ExpectationError, match="fp.toml#1: adapter must be a name or a list of distinct names"):
+        expect.load_fingerprints(d)

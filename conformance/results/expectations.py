@@ -201,6 +201,17 @@ class ExpectedFingerprint:
                            versions=self.versions, backend=self.backend).applies(version, backend)
 
 
+def _fingerprints(raw, source, required=("adapter", "knob", "framework", "reason", "properties")):
+    """The `ExpectedFingerprint` of one [[fingerprint]] table, one per adapter when `adapter` is a
+    list of names (paths that share one implementation, e.g. a layer and RNN(its cell))."""
+    names = raw.get("adapter") if isinstance(raw, dict) else None
+    if isinstance(names, list):
+        if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) != len(names):
+            raise ExpectationError(f"{source}: adapter must be a name or a list of distinct names, got {names!r}")
+        return [_fingerprint({**raw, "adapter": n}, source, required) for n in names]
+    return [_fingerprint(raw, source, required)]
+
+
 def _fingerprint(raw, source, required=("adapter", "knob", "framework", "reason", "properties")):
     if not isinstance(raw, dict):
         raise ExpectationError(f"{source}: expected a table")
@@ -234,7 +245,8 @@ def load_fingerprints(directory):
             raise ExpectationError(f"{path}: not valid TOML: {e}") from None
         if set(data) - {"fingerprint"}:
             raise ExpectationError(f"{path}: only [[fingerprint]] tables belong here")
-        out += [_fingerprint(raw, f"{path.name}#{i + 1}") for i, raw in enumerate(data.get("fingerprint", []))]
+        out += [e for i, raw in enumerate(data.get("fingerprint", []))
+                for e in _fingerprints(raw, f"{path.name}#{i + 1}")]
     return out
 
 
@@ -252,8 +264,8 @@ def load_semantics(path):
     if set(data) - {"fingerprint"} or not data.get("fingerprint"):
         raise ExpectationError(f"semantics file {path}: expected [[fingerprint]] tables (adapter, knob, "
                                "[fingerprint.properties]) and nothing else")
-    return [_fingerprint(raw, f"{path.name}#{i + 1}", required=("adapter", "knob", "properties"))
-            for i, raw in enumerate(data["fingerprint"])]
+    return [e for i, raw in enumerate(data["fingerprint"])
+            for e in _fingerprints(raw, f"{path.name}#{i + 1}", required=("adapter", "knob", "properties"))]
 
 
 def expected_fingerprint(entries, adapter, knob, version, backend=None):

@@ -160,7 +160,7 @@ class KerasRNN(BaseAdapter):
             if not dropout:
                 return {}
             return dict(dropout=dropout.get("dropout", 0.0), recurrent_dropout=dropout.get("recurrent_dropout", 0.0),
-                        seed=dropout["seed"] + l)
+                        **self.seed_kwargs(dropout["seed"], l))
 
         size = stack[0][0].input_size
         if self.kind == "stacked_cells":
@@ -186,6 +186,10 @@ class KerasRNN(BaseAdapter):
             layers.append(layer)
             size = len(row) * row[0].output_size
         return layers
+
+    def seed_kwargs(self, seed, l):
+        """How layer l of a dropout session is seeded: Keras 3 layers and cells take ``seed=``."""
+        return {"seed": seed + l}
 
     def cells_of(self, layer):
         """The cells of a built layer, in canonical order (directions; or the stacked cells)."""

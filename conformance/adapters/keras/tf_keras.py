@@ -83,6 +83,31 @@ class TFKerasRNN(KerasRNN):
     def kernel_of(self, stack, x, h0=None, c0=None, lengths=None):
         return "tf-keras standard_lstm/gru (CPU; cuDNN only with a GPU)"
 
+    def seed_kwargs(self, seed, l):
+        """tf-keras documents no ``seed`` argument on LSTM / GRU or their cells (a layer's ``seed=``
+        would reach only the layer's own generator, not the cell's): users seed the process,
+        `dropout_session` does it with ``tf_keras.utils.set_random_seed``."""
+        return {}
+
+    def dropout_session(self, stack, rates, seed):
+        """As Keras 3's, seeded the documented tf-keras way: ``tf_keras.utils.set_random_seed(seed)``
+        (Python, NumPy and TensorFlow's global seed) right before the layers are built; successive
+        calls continue TensorFlow's random state."""
+        session = super().dropout_session(stack, rates, seed)
+        return _GlobalSeeded(session, lambda: self.keras.utils.set_random_seed(int(seed)))
+
+
+class _GlobalSeeded:
+    """A session that sets the process's seed (`reseed`) once, before its first call builds the layers."""
+
+    def __init__(self, session, reseed):
+        self.session, self.reseed = session, reseed
+
+    def __call__(self, x, h0=None, c0=None, training=True):
+        if self.session.layers is None:
+            self.reseed()
+        return self.session(x, h0, c0, training=training)
+
 
 def _fit(masks, inputs, count):
     """The injected (B, F) masks as the caller asks: `count` of them, and (B, 1, F) for the layer's
