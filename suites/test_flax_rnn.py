@@ -273,3 +273,42 @@ def test_dropout_in_custom_cell(per_step, conformance_record):
                        "masks; " + "; ".join(c.detail for c in rates)))
     conformance_record(**rec)
     assert all(c.p_value > ALPHA for c in rates), rec["reason"]
+
+
+DEFAULT_SPLIT_SNIPPET = """import jax, jax.numpy as jnp, flax.linen as nn
+class DropoutLSTMCell(nn.RNNCellBase):
+    features: int
+    @nn.compact
+    def __call__(self, carry, x):
+        return nn.LSTMCell(self.features)(carry, nn.Dropout(0.5, deterministic=False)(x))
+    @nn.nowrap
+    def initialize_carry(self, rng, input_shape):
+        return nn.LSTMCell(self.features, parent=None).initialize_carry(rng, input_shape)
+    @property
+    def num_feature_axes(self):
+        return 1
+rnn = nn.RNN(DropoutLSTMCell(4), time_major=True)  # nn.RNN's default split_rngs
+x = jnp.ones((5, 2, 3))
+variables = rnn.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x)
+y = rnn.apply(variables, x, rngs={"dropout": jax.random.key(2)})
+print(y.shape)"""
+
+
+def test_dropout_with_default_split_rngs(conformance_record):
+    """nn.Dropout inside a custom cell under nn.RNN with its DEFAULT split_rngs ({'params': False}),
+    ``rngs={'dropout': key}`` given at init and apply, as the flax dropout guide passes them: the
+    docstring says split_rngs decides whether a stream's key is split per step or replicated,
+    so the layer must run (with either mask structure)."""
+    require("flax.linen")
+    rec = record_base("linen", "DropoutLSTMCell", "dropout in a custom cell, nn.RNN's default split_rngs")
+    rec.update(repro=DEFAULT_SPLIT_SNIPPET)
+    try:
+        exec(compile(DEFAULT_SPLIT_SNIPPET.replace("print(y.shape)", "shape = y.shape"), "<repro>", "exec"),
+             scope := {})
+        got, ok = f"ran: y {tuple(scope['shape'])}", True
+    except Exception as e:  # the flax error is the observation
+        got, ok = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}", False
+    rec.update(reason=got)
+    conformance_record(**rec)
+    assert ok, (f"nn.RNN(cell with nn.Dropout), default split_rngs, rngs={{'dropout': key}}: {got}\n"
+                f"repro:\n{DEFAULT_SPLIT_SNIPPET}")

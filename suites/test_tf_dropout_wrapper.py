@@ -5,7 +5,10 @@ TensorFlow's own frozen copy of the old tf.keras, present in both Keras modes) a
 ``TF_USE_LEGACY_KERAS=1``, ``tf.compat.v1.nn.rnn_cell.DropoutWrapper`` (tf-keras' legacy wrapper).
 Cells: Keras 3 ``keras.layers.LSTMCell`` (TF backend), ``tf_keras.layers.LSTMCell`` and the
 legacy ``tf.compat.v1.nn.rnn_cell.LSTMCell`` (tf-keras). Neither wrapper runs inside a Keras 3
-``RNN`` layer, so the suite runs the time loop itself: ``out, state = wrapper(x_t, state)``.
+``RNN`` layer, so the suite runs the time loop itself: ``out, state = wrapper(x_t, state)``. The cells,
+weights, wrapper, state conventions and loop are conformance/adapters/tensorflow/dropout_wrapper.py's, shared
+with the registry path ``tf.nn.RNNCellDropoutWrapper(keras.layers.LSTMCell)`` (whose dropout semantics
+suites/test_fingerprints.py measures through the probe weights).
 
 Masks are observed, not guessed: the wrapped cell's ``call`` is instrumented (it records what it
 receives and returns, changing nothing), so per step the input mask is (input the cell saw) /
@@ -21,6 +24,7 @@ the next step) / (cell's new state). Then:
   which state tensors (h, c) are dropped;
 - ``test_state_dropout_spares_c``: the documented default ``dropout_state_filter_visitor`` never
   drops the memory state c of an LSTM;
+- ``test_keep_prob_zero``: keep probability 0, accepted by the constructor, keeps nothing (outputs 0);
 - ``test_variational_mask_per_run``: "the same dropout pattern is applied across all time steps
   per run call": two runs (two sequences) must draw different masks;
 - ``test_legacy_wrapper_accepts_keras_cell``: the legacy wrapper runs around a tf-keras cell;
@@ -36,21 +40,21 @@ import pytest
 
 import reference
 from conformance.adapters.keras import strategies as KS
+from conformance.adapters.tensorflow import dropout_wrapper as W
 from conformance.core.adapter_strategies import case_shape
 from conformance.core.frameworks import installed_version, require
 from conformance.checks.parity import max_abs_errors
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
-from reference import layouts
 
 pytestmark = pytest.mark.framework("tensorflow")  # and keras or tf_keras per cell (PAIRS, the tests below)
 
 SEED, KEEP = 4321, 0.5
 T, B, N = 32, 4, 16  # steps, batch, input size = hidden size (variational masks are (1, N): 16 draws)
 LEGACY = os.environ.get("TF_USE_LEGACY_KERAS") == "1"
-KNOBS = {"input": "input_keep_prob", "state": "state_keep_prob", "output": "output_keep_prob"}
-V2, V1 = "tf.nn.RNNCellDropoutWrapper", "tf.compat.v1.nn.rnn_cell.DropoutWrapper"
-K3, TFK, V1CELL = "keras.layers.LSTMCell", "tf_keras.layers.LSTMCell", "tf.compat.v1.nn.rnn_cell.LSTMCell"
+KNOBS = dict(zip(("input", "state", "output"), W.KNOBS))
+V2, V1, K3, TFK, V1CELL = W.V2, W.V1, W.K3, W.TFK, W.V1CELL
+make_cell, set_weights, split_state, make_state = W.make_cell, W.set_weights, W.split_state, W.make_state
 # the legacy wrapper around a tf-keras (v2) cell crashes: test_legacy_wrapper_accepts_keras_cell
 PAIRS = [pytest.param(K3, V2, id=f"{V2}({K3})", marks=pytest.mark.framework("keras"))] + [
     pytest.param(c, w, id=f"{w}({c})", marks=[pytest.mark.tf_keras, pytest.mark.framework("tf_keras")])
@@ -64,47 +68,17 @@ def frameworks(cell_name):
         if LEGACY:
             pytest.skip("TF_USE_LEGACY_KERAS=1: this process runs tf-keras, not Keras 3")
         keras = require("keras")
-        if keras.backend.backend() != "tensorflow":
-            pytest.skip(f"the TF dropout wrapper runs TensorFlow ops: Keras 3 backend is {keras.backend.backend()}")
+        problem = W.keras_backend_problem(keras)
+        if problem is not None:
+            pytest.skip(problem)
         return tf, keras
     if not LEGACY:
         pytest.skip("tf-keras cells and tf.compat.v1.nn.rnn_cell need TF_USE_LEGACY_KERAS=1 (tf_keras marker)")
     return tf, require("tf_keras", "tf-keras")
 
 
-def make_cell(cell_name, k, w):
-    """The (unbuilt) cell: the wrapper builds it (a Keras 3 cell refuses a second build)."""
-    if cell_name == V1CELL:
-        import tensorflow as tf
-
-        forget_bias = layouts.to_block_lstm(w)["forget_bias"]
-        return tf.compat.v1.nn.rnn_cell.LSTMCell(w.hidden_size, forget_bias=forget_bias, state_is_tuple=True)
-    return k.layers.LSTMCell(w.hidden_size, dtype="float32")
-
-
-def set_weights(cell_name, cell, w):
-    """Canonical weights `w` into the built cell (Keras: i, f, c, o blocks; v1: [x; h] @ kernel, i, c, f, o)."""
-    if cell_name == V1CELL:
-        d = layouts.to_block_lstm(w, dtype="float32")
-        cell.set_weights([d["w"], d["b"]])
-    else:
-        cell.set_weights(list(layouts.to_keras_lstm(w, dtype="float32").values()))
-
-
 def make_wrapper(wrapper_name, cell, tf, variational=False, **keep):
-    cls = tf.nn.RNNCellDropoutWrapper if wrapper_name == V2 else tf.compat.v1.nn.rnn_cell.DropoutWrapper
-    return cls(cell, variational_recurrent=variational, input_size=N, dtype=tf.float32, seed=SEED, **keep)
-
-
-def split_state(state):
-    """(h, c) of an LSTM state: Keras [h, c] or an LSTMStateTuple(c, h)."""
-    return (state.h, state.c) if hasattr(state, "c") else (state[0], state[1])
-
-
-def make_state(cell_name, h, c, tf):
-    if cell_name == V1CELL:
-        return tf.compat.v1.nn.rnn_cell.LSTMStateTuple(tf.constant(c, tf.float32), tf.constant(h, tf.float32))
-    return [tf.constant(h, tf.float32), tf.constant(c, tf.float32)]
+    return W.make_wrapper(wrapper_name, cell, tf, input_size=N, seed=SEED, variational=variational, **keep)
 
 
 def observe(cell):
@@ -121,17 +95,13 @@ def observe(cell):
 
 def run(cell_name, wrapper, log, x, h0, c0, tf):
     """Step the wrapper over time-major x; (y (T, B, H), h_n, c_n, masks {kind: (T, B, N)})."""
-    state, ys = make_state(cell_name, h0, c0, tf), []
     del log[:]
-    for t in range(x.shape[0]):
-        out, state = wrapper(tf.constant(x[t], tf.float32), state)
-        ys.append(out.numpy())
+    y, state = W.step(wrapper, x, make_state(cell_name, h0, c0, tf), tf)
     h_n, c_n = (s.numpy() for s in split_state(state))
     seen_x = np.stack([np.asarray(e[0]) for e in log])
     cell_out = np.stack([np.asarray(e[2]) for e in log])
     new = [tuple(np.asarray(s) for s in split_state(e[3])) for e in log]
     carried = [tuple(np.asarray(s) for s in split_state(e[1])) for e in log[1:]] + [(h_n, c_n)]
-    y = np.stack(ys)
     masks = {"input": seen_x / x, "output": y / cell_out,
              "state_h": np.stack([c[0] / n[0] for c, n in zip(carried, new)]),
              "state_c": np.stack([c[1] / n[1] for c, n in zip(carried, new)])}
@@ -258,6 +228,28 @@ def test_state_dropout_spares_c(cell_name, wrapper_name, conformance_record):
         f"{wrapper_name}({cell_name}, state_keep_prob={KEEP}): h dropped {h_dropped}, c dropped {c_dropped}; "
         "documented default (dropout_state_filter_visitor): the LSTM memory state c is never dropped\n"
         f"seed={SEED}\nrepro:\n{rp}")
+
+
+@pytest.mark.parametrize("cell_name, wrapper_name", PAIRS)
+@pytest.mark.parametrize("variational", [False, True])
+def test_keep_prob_zero(cell_name, wrapper_name, variational, conformance_record):
+    """output_keep_prob=0 is in the documented range ("float between 0 and 1"; the constructor
+    refuses only values outside [0, 1]): keep nothing, so every output is exactly 0 and the states
+    are the cell's own (finite)."""
+    keep = {"output_keep_prob": 0.0}
+    rp = repro(cell_name, wrapper_name, variational, keep)
+    tf, case, stack, x, h0, c0, w, log = setup(cell_name, wrapper_name, variational, **keep)
+    try:
+        y, h_n, c_n, _ = run(cell_name, w, log, x, h0[0], c0[0], tf)
+        got = f"max |y| {float(np.nanmax(np.abs(y))):.3g}, NaN in y {bool(np.isnan(y).any())}"
+        ok = bool(np.all(y == 0) and np.all(np.isfinite(h_n)) and np.all(np.isfinite(c_n)))
+    except (ValueError, tf.errors.InvalidArgumentError) as e:
+        got, ok = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}", False
+    record(conformance_record, cell_name, wrapper_name, f"output_keep_prob=0, variational_recurrent={variational}",
+           repro=rp, reason=got)
+    assert ok, (f"{wrapper_name}({cell_name}, output_keep_prob=0, variational_recurrent={variational}): {got}; "
+                f"expected every output 0 (keep probability 0 is accepted by the constructor)\nseed={SEED}\n"
+                f"repro:\n{rp}")
 
 
 @pytest.mark.parametrize("cell_name, wrapper_name", PAIRS)

@@ -69,7 +69,7 @@ ADAPTERS = tuple(
     # feature (keras.layers.Bidirectional around each layer).
     *(AdapterInfo(name=name + suffix, framework="keras", distribution="keras", cell=cell,
                   factory=_A + "keras.rnn:make", options={**kind, **options}, padding=padding,
-                  dropout=("dropout", "recurrent_dropout") if not suffix and not kind else (),
+                  dropout=("dropout", "recurrent_dropout") if not suffix and kind.get("layer") in (None, "rnn") else (),
                   features=frozenset((feats - ({"bidirectional"} if kind.get("layer") == "stacked_cells" else set()))
                                      | ({"reset_before"} if cell == "gru" else set())))
       for name, cell, kind, variants in (
@@ -95,20 +95,36 @@ ADAPTERS = tuple(
     # tf-keras 2 (``import tf_keras``; adapters/keras/tf_keras.py), mask= with zero_output_for_mask=True.
     *(AdapterInfo(name=f"tf_keras.layers.{layer}", framework="tf_keras", distribution="tf-keras", cell=layer.lower(),
                   factory=_A + "keras.tf_keras:make", options={"zero_output_for_mask": True}, padding="zero_output",
+                  dropout=("dropout", "recurrent_dropout"),
                   features=frozenset({"stacked", "bidirectional", "initial_state", "gradients", "lengths"} | own))
       for layer, own in (("LSTM", set()), ("GRU", {"reset_before"}))),
+    # dropout: tf.nn.dropout on x before the op / on its output after it, as users write it
+    # (adapters/tensorflow/block_lstm.py)
     AdapterInfo(name="tf.raw_ops.BlockLSTM", framework="tensorflow", distribution="tensorflow-cpu", cell="lstm",
-                factory=_A + "tensorflow.block_lstm:make",
+                factory=_A + "tensorflow.block_lstm:make", dropout=("tf.nn.dropout(x)", "tf.nn.dropout(y)"),
                 features=frozenset({"initial_state", "peephole", "forget_bias", "cell_clip"})),
     # V2 has no forget_bias attribute: a canonical forget_bias folds into b (exact in reals).
     AdapterInfo(name="tf.raw_ops.BlockLSTMV2", framework="tensorflow", distribution="tensorflow-cpu", cell="lstm",
-                factory=_A + "tensorflow.block_lstm:make",
+                factory=_A + "tensorflow.block_lstm:make", dropout=("tf.nn.dropout(x)", "tf.nn.dropout(y)"),
                 features=frozenset({"initial_state", "peephole", "cell_clip"})),
+    # TensorFlow's frozen-tf.keras cell wrapper around a Keras 3 LSTMCell, stepped by hand (it runs in no
+    # Keras 3 RNN layer; adapters/tensorflow/dropout_wrapper.py). TensorFlow's code, so framework "tensorflow"
+    # (not re-run per Keras backend); Keras 3 is required and must be on its TensorFlow backend: on another
+    # backend the adapter raises BackendUnavailable, a skip with its reason. Only what it expresses exactly:
+    # one layer, one direction, float32, [h0, c0]. variational_recurrent=True is no knob: its mask is drawn once
+    # at construction (finding tf-dropout-wrapper-variational-mask-fixed-at-construction; test_tf_dropout_wrapper).
+    AdapterInfo(name="tf.nn.RNNCellDropoutWrapper(keras.layers.LSTMCell)", framework="tensorflow",
+                distribution="tensorflow-cpu", cell="lstm", backend="tensorflow", requires=("keras",),
+                factory=_A + "tensorflow.dropout_wrapper:make", features=frozenset({"initial_state"}),
+                dropout=("input_keep_prob", "state_keep_prob", "output_keep_prob")),
     # flax.linen: nn.RNN per direction, nn.Bidirectional for two, layers composed (adapters/flax/linen.py);
     # no "lengths": nn.RNN's seq_lengths follows no reference policy (suites/test_flax_rnn.py).
     *(AdapterInfo(name=f"flax.linen.{cell}", framework="flax.linen", distribution="flax", cell=kind,
                   factory=_A + "flax.linen:make", options={"cell": cell},
-                  features=frozenset({"stacked", "bidirectional", "initial_state", "gradients"}))
+                  features=frozenset({"stacked", "bidirectional", "initial_state", "gradients"}),
+                  # no dropout argument in flax: nn.Dropout on x_t / on h_(t-1) inside a custom cell
+                  # (adapters/flax/linen.py DROPOUT_KNOBS, dropout_session)
+                  dropout=("nn.Dropout(x_t)", "nn.Dropout(h_t-1)"))
       for cell, kind in (("LSTMCell", "lstm"), ("OptimizedLSTMCell", "lstm"), ("GRUCell", "gru"))),
     # flax.nnx: nnx.RNN / nnx.Bidirectional (adapters/flax/nnx.py). The nnx GRUCell has no b_hn, so it
     # cannot take the suites' GRU weights; suites/test_flax_rnn.py covers it.

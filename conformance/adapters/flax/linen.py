@@ -15,6 +15,17 @@ and goes in through ``initial_carry`` (absent: the cell's own zeros). Parameters
 back through ``from_flax_*`` and are spread onto the canonical fields that were folded
 together (`canonical_grads`).
 
+Dropout (``dropout_session``; knobs `DROPOUT_KNOBS`): flax has no dropout argument, so the knobs
+are what a user writes inside a custom cell run by nn.RNN: "nn.Dropout(x_t)" (on the cell's
+input) and "nn.Dropout(h_t-1)" (on the incoming hidden state). The stack is one module applied
+once per call with ``rngs={'dropout': key}``, each layer
+``nn.RNN(cell, split_rngs={'params': False, 'dropout': True})``: nn.RNN's default split_rngs,
+``{'params': False}``, passes no 'dropout' stream into the scan at all (an nn.Dropout in the cell
+raises InvalidRngError), so the user must name it; True gives a fresh mask per step. Each layer
+and direction draws its own masks (flax derives make_rng streams from the module path). The
+key of training call n is ``jax.random.fold_in(jax.random.key(seed), n)`` (the flax dropout
+guide's ``fold_in(dropout_key, state.step)``); evaluation calls (deterministic=True) take no step.
+
 Variable lengths (``seq_lengths``) are NOT declared: nn.RNN computes straight through the
 padding (outputs at padded steps are not zeroed, as its docstring says) while the returned
 carry is the state at each row's last valid step, which matches no reference policy; see
@@ -28,7 +39,7 @@ import numpy as np
 
 from reference import Grads, Result, layouts
 
-from conformance.adapters.base import BaseAdapter
+from conformance.adapters.base import BaseAdapter, as_stack
 from conformance.adapters.jax.device import jax_device, on_device
 
 CELLS = {"flax.linen.LSTMCell": "LSTMCell", "flax.linen.OptimizedLSTMCell": "OptimizedLSTMCell",
@@ -203,10 +214,84 @@ class FlaxLinenRNN(JaxStack, BaseAdapter):
             return {"cell": trees[0]}
         return {"forward_rnn": {"cell": trees[0]}, "backward_rnn": {"cell": trees[1]}}
 
+    def dropout_layer_params(self, row):
+        """A layer's parameters under the dropout cell (the flax cell is its submodule "rnn_cell")."""
+        wrap = lambda tree: {"rnn_cell": tree}  # noqa: E731
+        p = self.layer_params(row)
+        if "cell" in p:
+            return {"cell": wrap(p["cell"])}
+        return {d: {"cell": wrap(p[d]["cell"])} for d in ("forward_rnn", "backward_rnn")}
+
     def apply_layer(self, l, params, x, carry):
         rnn = self.module(params_hidden(params), 1 if "cell" in params else 2)
         self._check_tree(rnn, params, x)
         return rnn.apply({"params": params}, x, initial_carry=carry)
+
+    def dropout_session(self, stack, rates, seed):
+        """`FlaxDropoutSession`: ``stack`` under nn.RNN with a custom cell holding nn.Dropout on
+        x_t ("nn.Dropout(x_t)") and on h_(t-1) ("nn.Dropout(h_t-1)") at ``rates`` ({knob: p}, a
+        knob left out is 0), ``split_rngs=DROPOUT_SPLIT_RNGS``, the dropout key
+        ``jax.random.key(seed)`` folded with the training step (see the session)."""
+        bad = sorted(set(self.info.dropout) - set(DROPOUT_KNOBS))
+        if bad:
+            raise ValueError(f"{self.info.name}: AdapterInfo.dropout names {bad}, which this adapter does not "
+                             f"implement (it implements {tuple(DROPOUT_KNOBS)})")
+        if not self.info.dropout:
+            raise ValueError(f"{self.info.name}: no dropout knobs declared (AdapterInfo.dropout)")
+        return FlaxDropoutSession(self, stack, rates, seed)
+
+    def _dropout_jitted(self, rates, L, D, H, state):
+        """jax.jit of the dropout stack's apply for ``rates`` (None: evaluation, deterministic),
+        L layers of D directions of H units, with or without an initial state; other shapes retrace."""
+        import jax
+        import jax.numpy as jnp
+
+        cache = self.__dict__.setdefault("_dropout_jit", {})
+        key = (None if rates is None else tuple(sorted(rates.items())), L, D, H, state)
+        if key in cache:
+            return cache[key]
+
+        def fn(params, x, h0, c0, dropout_key, step):
+            module = dropout_stack_module(self.cell_name, H, D, rates or {},
+                                          deterministic=rates is None, time_major=self.time_major)
+            carries = [None] * L
+            if state:
+                carries = []
+                for l in range(L):
+                    cs = [to_carry(self.lstm, h0[l * D + d], None if c0 is None else c0[l * D + d]) for d in range(D)]
+                    carries.append(cs[0] if D == 1 else tuple(cs))
+            rngs = {} if rates is None else {"dropout": jax.random.fold_in(dropout_key, step)}
+            finals, y = module.apply({"params": params}, x, carries, rngs=rngs)
+            hs, cs = [], []
+            for carry in finals:
+                for final in ([carry] if D == 1 else list(carry)):
+                    h, c = from_carry(self.lstm, final)
+                    hs.append(h)
+                    cs.append(c)
+            return y, jnp.stack(hs), (jnp.stack(cs) if self.lstm else None)
+
+        def checked(params, x, h0, c0, dropout_key, step):
+            self._check_dropout_tree(params, x, L, D, H)
+            return jitted(params, x, h0, c0, dropout_key, step)
+
+        jitted = jax.jit(fn)
+        cache[key] = checked
+        return checked
+
+    def _check_dropout_tree(self, params, x, L, D, H):
+        """Once per (layers, directions): the session's parameter tree must be the one flax's init
+        of the dropout stack builds (traced with every nn.Dropout deterministic)."""
+        import jax
+
+        key = ("dropout", L, D)
+        if key in self._checked:
+            return
+        module = dropout_stack_module(self.cell_name, H, D, {}, deterministic=True, time_major=self.time_major)
+        want = jax.eval_shape(module.init, jax.random.key(0), jax.ShapeDtypeStruct(x.shape, x.dtype), [None] * L)
+        if shapes(dict(want["params"])) != shapes(params):
+            raise RuntimeError(f"{self.info.name}: dropout stack's parameter tree differs from flax's: "
+                               f"{shapes(dict(want['params']))} vs {shapes(params)}")
+        self._checked.add(key)
 
     def grads_of(self, row, g):
         frm = layouts.from_flax_lstm if self.lstm else layouts.from_flax_gru
@@ -320,3 +405,165 @@ def dropout_rnn_call(w, x, h0, c0, rate_in, rate_rec, per_step, seed):
     (c, h), (y, xd, hd) = rnn.apply({"params": params}, f32(x), initial_carry=(f32(c0), f32(h0)),
                                     rngs={"dropout": jax.random.key(seed)})
     return tuple(np.asarray(a) for a in (y, h, c, xd, hd))
+
+
+# ------------------------------------------------------------------ dropout knobs (suites/test_fingerprints.py)
+
+#: The dropout knobs of the flax.linen paths, named for what the user writes inside a custom cell
+#: (flax has no dropout argument of its own), and the tensor each ``nn.Dropout`` is applied to.
+DROPOUT_KNOBS = {"nn.Dropout(x_t)": "x", "nn.Dropout(h_t-1)": "h"}
+#: nn.RNN's ``split_rngs`` in the dropout sessions. nn.RNN's default, ``{'params': False}``, does
+#: not hand the 'dropout' stream to the scanned cell at all (flax.core.lift.pack passes only the
+#: streams split_rngs names: an nn.Dropout in the cell raises InvalidRngError "needs PRNG for
+#: 'dropout'"), so a user must add 'dropout'; True (a key split per step: "values different at
+#: each step", nn.RNN's docstring) is what public nn.RNN code with dropout writes. False (one mask
+#: per sequence) is covered by suites/test_flax_rnn.py::test_dropout_in_custom_cell.
+DROPOUT_SPLIT_RNGS = {"params": False, "dropout": True}
+
+
+def dropout_cell(cell_name):
+    """The custom cell a user writes: ``nn.<cell_name>`` (submodule "rnn_cell") with
+    ``nn.Dropout(rate_x)`` on its input x_t and ``nn.Dropout(rate_h)`` on the incoming hidden
+    state h_(t-1) (for the LSTM cells the h of the carry (c, h), c untouched; for the GRU the
+    carry h itself, which GRUCell reads in its hidden-side Dense layers AND in its update
+    ``(1 - z) * n + z * h``). ``deterministic`` switches both off (evaluation)."""
+    cls = _DROPOUT_CELLS.get(cell_name)
+    if cls is not None:
+        return cls
+    from flax import linen as nn
+
+    base = getattr(nn, cell_name)
+    lstm = cell_name != "GRUCell"
+
+    class DropoutCell(nn.RNNCellBase):
+        features: int
+        rate_x: float = 0.0
+        rate_h: float = 0.0
+        deterministic: bool = False
+
+        @nn.compact
+        def __call__(self, carry, x):
+            x = nn.Dropout(self.rate_x, deterministic=self.deterministic, name="drop_x")(x)
+            drop_h = nn.Dropout(self.rate_h, deterministic=self.deterministic, name="drop_h")
+            carry = (carry[0], drop_h(carry[1])) if lstm else drop_h(carry)
+            return base(self.features, name="rnn_cell")(carry, x)
+
+        @nn.nowrap
+        def initialize_carry(self, rng, input_shape):
+            return base(self.features, parent=None).initialize_carry(rng, input_shape)
+
+        @property
+        def num_feature_axes(self):
+            return 1
+
+    DropoutCell.__name__ = DropoutCell.__qualname__ = f"Dropout{cell_name}"
+    _DROPOUT_CELLS[cell_name] = DropoutCell
+    return DropoutCell
+
+
+_DROPOUT_CELLS = {}
+
+
+def dropout_stack_module(cell_name, hidden, D, rates, deterministic, time_major=True):
+    """The whole stack as ONE linen module, applied once per call with ``rngs={'dropout': key}``
+    (as a user composes layers: flax derives each layer's and each direction's dropout stream
+    from that key and the module path, so no two layers share masks): layer l is
+    ``nn.RNN(DropoutCell, split_rngs=DROPOUT_SPLIT_RNGS)`` named "layers_l", or
+    ``nn.Bidirectional`` of two. The cells (and a bidirectional layer's two nn.RNN) are built
+    unbound (``parent=None``) so that each nn.RNN owns its cell under "cell" (the parameter tree of
+    `FlaxLinenRNN.layer_params`, "rnn_cell" below it); built bare inside this compact method flax
+    would adopt them into the stack module ("DropoutLSTMCell_0", ...): the same computation under
+    other parameter paths. Called as ``(x, carries)`` (a carry per layer, None: the cell's
+    zeros; a pair for two directions) -> (final carries, y)."""
+    from flax import linen as nn
+
+    cell = dropout_cell(cell_name)
+    rate_x, rate_h = (float(rates.get(k, 0.0)) for k in ("nn.Dropout(x_t)", "nn.Dropout(h_t-1)"))
+
+    class DropoutStack(nn.Module):
+        @nn.compact
+        def __call__(self, x, carries):
+            finals = []
+            for l, carry in enumerate(carries):
+                mk = lambda: cell(features=hidden, rate_x=rate_x, rate_h=rate_h,  # noqa: E731
+                                  deterministic=deterministic, parent=None)
+                if D == 1:
+                    layer = nn.RNN(mk(), time_major=time_major, return_carry=True, split_rngs=DROPOUT_SPLIT_RNGS,
+                                   name=f"layers_{l}")
+                else:
+                    layer = nn.Bidirectional(nn.RNN(mk(), split_rngs=DROPOUT_SPLIT_RNGS, parent=None),
+                                             nn.RNN(mk(), split_rngs=DROPOUT_SPLIT_RNGS, parent=None),
+                                             time_major=time_major, return_carry=True, name=f"layers_{l}")
+                carry, x = layer(x, initial_carry=carry)
+                finals.append(carry)
+            return finals, x
+
+    return DropoutStack()
+
+
+def check_rates(info, rates):
+    """`rates` ({knob: p}) checked against the path's knobs: a dict of known knobs with 0 <= p <= 1."""
+    if not isinstance(rates, dict):
+        raise ValueError(f"rates: expected a dict {{knob: p}} over {info.dropout}, got {rates!r}")
+    unknown = sorted(set(rates) - set(info.dropout))
+    if unknown:
+        raise ValueError(f"{info.name}: unknown dropout knobs {unknown}; it has {info.dropout}")
+    out = {}
+    for k, p in rates.items():
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"rates[{k!r}]: expected a drop probability in [0, 1], got {p!r}")
+        out[k] = float(p)
+    return out
+
+
+class FlaxDropoutSession:
+    """One dropout configuration of a flax.linen path, as a user's training loop runs it.
+
+    Built with ``stack`` (the canonical weights, converted once through ``to_flax_*``), the
+    drop rates and ``seed``: ``key = jax.random.key(seed)``. Training call n (0, 1, 2, ... counted
+    over training calls only) applies the stack with ``rngs={'dropout': jax.random.fold_in(key,
+    n)}`` -- the flax dropout guide's ``fold_in(dropout_key, state.step)`` -- and advances n; an
+    evaluation call (training=False) applies the same parameters with every nn.Dropout
+    ``deterministic=True`` and no rngs, and does not advance n (an evaluation step has no
+    ``state.step`` of its own). One jitted function per (rates, structure, training, initial
+    state given) on the adapter, so new shapes compile once and repeated calls are cheap."""
+
+    def __init__(self, adapter, stack, rates, seed):
+        import jax
+
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed: expected an integer, got {seed!r}")
+        self.adapter, self.rates = adapter, check_rates(adapter.info, rates)
+        I = as_stack(stack)[0][0].input_size
+        self.stack, _, _, _ = adapter.prepare(stack, np.zeros((1, 1, I)))
+        self.D = len(self.stack[0])
+        rows = [adapter.dropout_layer_params(row) for row in self.stack]
+        self.params = {f"layers_{l}": p for l, p in enumerate(rows)}
+        self.key = jax.random.key(int(seed))
+        self.step = 0
+
+    def __call__(self, x, h0=None, c0=None, training=True):
+        a = self.adapter
+        with on_device(a.device, a.info.name):
+            return self._call(x, h0, c0, bool(training))
+
+    def _call(self, x, h0, c0, training):
+        import jax.numpy as jnp
+
+        a = self.adapter
+        _, x, h0, c0 = a.prepare(self.stack, x, h0, c0)
+        L, D = len(self.stack), self.D
+        T, B, _ = x.shape
+        H = self.stack[0][0].hidden_size
+        state = h0 is not None or c0 is not None
+        if state:
+            zeros = np.zeros((L * D, B, H), np.float32)
+            h0 = zeros if h0 is None else h0
+            c0 = (zeros if c0 is None else c0) if a.lstm else None
+        fn = a._dropout_jitted(self.rates if training else None, L, D, H, state)
+        xin = jnp.asarray(x if a.time_major else np.swapaxes(x, 0, 1))
+        y, h_n, c_n = fn(self.params, xin, _opt(h0), _opt(c0), self.key, np.uint32(self.step))
+        if training:
+            self.step += 1
+        y = np.asarray(y)
+        return Result(y=y if a.time_major else np.swapaxes(y, 0, 1), h_n=np.asarray(h_n), c_n=_np(c_n))

@@ -14,14 +14,28 @@ set every attribute explicitly from the canonical weights, never leaving the op'
 
 ``seq_len_max = T`` (steps past it are zero-filled by the op). Outputs: ``h`` is y,
 ``h[-1]`` h_n, ``cs[-1]`` c_n.
+
+Dropout: the ops have none; users put ``tf.nn.dropout`` around them, and so do the path's two
+knobs (`DROPOUT_KNOBS`): ``"tf.nn.dropout(x)"`` on the input sequence before the op and
+``"tf.nn.dropout(y)"`` on its output sequence ``h`` after it (the knob's rate p is tf.nn.dropout's
+``rate``); h_n and c_n are the op's own last ``h`` / ``cs``, undropped. A session is seeded as
+users seed TensorFlow: ``tf.random.set_seed(seed)`` once when it is built (which resets the op-seed
+counter and TensorFlow's eager kernel cache), then plain ``tf.nn.dropout(t, rate=p)`` per call, no
+op seed, so successive calls continue the global seed's sequence. ``training=False`` applies no
+dropout at all (the user's ``if training:``), so it draws nothing.
 """
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 
 from reference import Grads, Result, layouts
 
-from conformance.adapters.base import BaseAdapter
+from conformance.adapters.base import BaseAdapter, as_stack
+
+#: (knob on the input sequence, knob on the output sequence): ``tf.nn.dropout`` around the op
+DROPOUT_KNOBS = ("tf.nn.dropout(x)", "tf.nn.dropout(y)")
 
 
 class BlockLSTM(BaseAdapter):
@@ -34,6 +48,20 @@ class BlockLSTM(BaseAdapter):
 
     def forward(self, stack, x, h0=None, c0=None, seq_len_max=None):
         return self._run(stack, x, h0, c0, seq_len_max=seq_len_max)[0]
+
+    def dropout_session(self, stack, rates, seed):
+        """``tf.nn.dropout`` on x before the op and / or on its output after it, at the rates
+        `rates` ({knob: p}, `DROPOUT_KNOBS`), after ``tf.random.set_seed(seed)``."""
+        if not isinstance(rates, dict):
+            raise ValueError(f"{self.info.name}: rates: expected {{knob: drop probability}}, got {rates!r}")
+        unknown = sorted(set(rates) - set(self.info.dropout))
+        if unknown:
+            raise ValueError(f"{self.info.name}: unknown dropout knobs {unknown}; it has {self.info.dropout}")
+        for knob, p in rates.items():
+            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) < 1.0:
+                raise ValueError(f"{self.info.name}: {knob}: expected a drop probability p in [0, 1) "
+                                 f"(tf.nn.dropout's rate), got {p!r}")
+        return BlockLSTMSession(self, stack, {k: float(p) for k, p in rates.items()}, int(seed))
 
     def vjp(self, stack, x, dy, dh_n=None, dc_n=None, h0=None, c0=None, lengths=None):
         """Gradients through TensorFlow's registered BlockLSTMGrad(V2), by ``tf.GradientTape``."""
@@ -93,6 +121,36 @@ class BlockLSTM(BaseAdapter):
             fn = layouts.from_block_lstm_v2
         return fn(gd["w"], gd["b"], gd.get("wci"), gd.get("wcf"), gd.get("wco"), use_peephole=w.peephole is not None,
                   **kw)
+
+
+class BlockLSTMSession:
+    """The op between ``tf.nn.dropout`` calls, the global seed set once at creation."""
+
+    def __init__(self, adapter, stack, rates, seed):
+        import tensorflow as tf
+
+        self.adapter = adapter
+        self.stack, _, _, _ = adapter.prepare(stack, np.zeros((1, 1, as_stack(stack)[0][0].input_size)))
+        self.p_x, self.p_y = (rates.get(k, 0.0) for k in DROPOUT_KNOBS)
+        tf.random.set_seed(seed)
+
+    def __call__(self, x, h0=None, c0=None, training=True):
+        import tensorflow as tf
+
+        a = self.adapter
+        stack, x, h0, c0 = a.prepare(self.stack, x, h0, c0)
+        w = stack[0][0]
+        B, H = x.shape[1], w.hidden_size
+        xt = tf.constant(x)
+        if training:
+            xt = tf.nn.dropout(xt, rate=self.p_x)
+        out = getattr(tf.raw_ops, a.op_name)(
+            seq_len_max=np.int64(x.shape[0]), x=xt, cs_prev=np.zeros((B, H), np.float32) if c0 is None else c0[0],
+            h_prev=np.zeros((B, H), np.float32) if h0 is None else h0[0], **a.convert(w, dtype=np.float32))
+        y = out.h
+        if training:
+            y = tf.nn.dropout(y, rate=self.p_y)
+        return Result(y=y.numpy(), h_n=out.h.numpy()[-1:].copy(), c_n=out.cs.numpy()[-1:].copy())
 
 
 def make(info, *, device="cpu", dtype="float32"):
