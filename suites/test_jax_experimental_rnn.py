@@ -108,3 +108,33 @@ def test_flat_weight_layout_size(layers, bidirectional, conformance_record):
                repro=f"jax.experimental.rnn.get_num_params_in_lstm(3, 4, {layers}, {bidirectional})")
     conformance_record(**rec)
     assert size == n, rec["reason"]
+
+
+def test_lstm_ref_zero_length_row(conformance_record):
+    """A row of seq_lengths 0 has no valid step: its h_n / c_n must be the initial state (as the
+    reference, Keras and torch's packed sequences give for an empty row), its outputs zero."""
+    require("jax")
+    import jax.numpy as jnp
+    from jax.experimental import rnn
+
+    from conformance.adapters.jax.experimental_rnn import pack_weights
+
+    T, B, I, H = 4, 2, 3, 2
+    rng = np.random.default_rng(7)
+    w = reference.random_lstm(rng, I, H)
+    x, h0, c0 = rng.standard_normal((B, T, I)), rng.standard_normal((1, B, H)), rng.standard_normal((1, B, H))
+    lengths = np.array([T, 0], np.int32)
+    W_ih, W_hh, b_ih, b_hh = rnn.unpack_lstm_weights(jnp.asarray(pack_weights([[w]])), I, H, 1, False)
+    f32 = lambda a: jnp.asarray(np.asarray(a, np.float32))  # noqa: E731
+    y, h_n, c_n = (np.asarray(a) for a in rnn.lstm_ref(f32(x), f32(h0), f32(c0), W_ih, W_hh, b_ih, b_hh,
+                                                        jnp.asarray(lengths), I, H, 1, 0.0, False))
+    full = reference.run(w, np.swapaxes(x, 0, 1), h0, c0)  # the empty row run over all T steps
+    off = float(max(np.abs(h_n[0, 1] - h0[0, 1]).max(), np.abs(c_n[0, 1] - c0[0, 1]).max()))
+    after_all = float(np.abs(h_n[0, 1] - full.h_n[0, 1]).max())
+    rec = record_base("jax.experimental.rnn.lstm_ref", "cpu", "seq_lengths 0: final state")
+    rec["repro"] = ("# see findings/jax-lstm-ref-zero-length-final-state-after-padding.py (standalone)\n"
+                    "python -m pytest suites/test_jax_experimental_rnn.py -k zero_length")
+    rec["reason"] = (f"row of length 0: |h_n - h0|, |c_n - c0| up to {off:.3g}; |h_n - state after all {T} "
+                     f"steps| {after_all:.3g}; outputs zero {bool(np.all(y[1] == 0))}")
+    conformance_record(**rec)
+    assert off <= 1e-6 and np.all(y[1] == 0), rec["reason"] + "\nseed=7\n" + rec["repro"]
