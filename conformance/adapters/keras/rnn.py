@@ -417,6 +417,14 @@ class KerasRNN(BaseAdapter):
         unknown = sorted(set(rates) - set(self.info.dropout))
         if unknown:
             raise ValueError(f"{self.info.name}: unknown dropout knobs {unknown}; it has {self.info.dropout}")
+        if self._backend == "jax":
+            # XLA's CPU client maps the code of every executable it compiles, and Keras on JAX compiles
+            # per layer: a fingerprint's ~10^5 calls over fresh sessions passed the kernel's
+            # vm.max_map_count (65530) and XLA segfaulted while compiling. The previous sessions'
+            # layers are discarded, so their executables can go.
+            import jax
+
+            jax.clear_caches()
         return KerasSession(self, stack, rates, seed)
 
 
