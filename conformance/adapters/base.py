@@ -64,6 +64,7 @@ Conventions every adapter follows (the suites rely on them):
 """
 from __future__ import annotations
 
+import numbers
 import re
 from dataclasses import dataclass, field
 from typing import Optional, Protocol, Tuple, runtime_checkable
@@ -77,7 +78,7 @@ from conformance.core import semantics
 
 __all__ = [
     "FEATURES", "PADDINGS", "CELLS", "DTYPES", "AdapterInfo", "Adapter", "BaseAdapter", "DeviceUnavailable",
-    "UnsupportedCase", "supports", "required_features", "as_stack",
+    "UnsupportedCase", "supports", "required_features", "as_stack", "checked_rates",
 ]
 
 #: The feature vocabulary. A feature an AdapterInfo declares is one the path can express
@@ -258,6 +259,25 @@ def as_stack(stack):
     if not isinstance(stack, (list, tuple)) or not stack:
         raise ValueError("stack: expected a weights object or a non-empty list of layers (lists of directions)")
     return [[layer] if isinstance(layer, (LSTMWeights, GRUWeights)) else list(layer) for layer in stack]
+
+
+def checked_rates(info, rates, *, one=True, why=""):
+    """`rates` ({knob: p}) of a ``dropout_session`` as {knob: float p}: a dict of the path's knobs
+    (`info.dropout`), each p a real number in [0, 1] ([0, 1) with ``one=False``, `why` saying
+    why 1 is out); a ValueError naming the knob otherwise."""
+    if not isinstance(rates, dict):
+        raise ValueError(f"{info.name}: rates: expected {{knob: drop probability}} over {info.dropout}, got {rates!r}")
+    unknown = sorted(set(rates) - set(info.dropout))
+    if unknown:
+        raise ValueError(f"{info.name}: unknown dropout knobs {unknown}; it has {info.dropout}")
+    out = {}
+    for knob, p in rates.items():
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not (0.0 <= float(p) <= 1.0 if one
+                                                                         else 0.0 <= float(p) < 1.0):
+            raise ValueError(f"{info.name}: {knob}: expected a drop probability p in [0, {'1]' if one else '1)'}"
+                             f"{' (' + why + ')' if why else ''}, got {p!r}")
+        out[knob] = float(p)
+    return out
 
 
 def required_features(stack, *, initial_state=False, dtype="float32", lengths=False):

@@ -39,7 +39,7 @@ import numpy as np
 
 from reference import Grads, Result, layouts
 
-from conformance.adapters.base import BaseAdapter, as_stack
+from conformance.adapters.base import BaseAdapter, as_stack, checked_rates
 from conformance.adapters.jax.device import jax_device, on_device
 
 CELLS = {"flax.linen.LSTMCell": "LSTMCell", "flax.linen.OptimizedLSTMCell": "OptimizedLSTMCell",
@@ -501,21 +501,6 @@ def dropout_stack_module(cell_name, hidden, D, rates, deterministic, time_major=
     return DropoutStack()
 
 
-def check_rates(info, rates):
-    """`rates` ({knob: p}) checked against the path's knobs: a dict of known knobs with 0 <= p <= 1."""
-    if not isinstance(rates, dict):
-        raise ValueError(f"rates: expected a dict {{knob: p}} over {info.dropout}, got {rates!r}")
-    unknown = sorted(set(rates) - set(info.dropout))
-    if unknown:
-        raise ValueError(f"{info.name}: unknown dropout knobs {unknown}; it has {info.dropout}")
-    out = {}
-    for k, p in rates.items():
-        if isinstance(p, bool) or not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"rates[{k!r}]: expected a drop probability in [0, 1], got {p!r}")
-        out[k] = float(p)
-    return out
-
-
 class FlaxDropoutSession:
     """One dropout configuration of a flax.linen path, as a user's training loop runs it.
 
@@ -533,7 +518,7 @@ class FlaxDropoutSession:
 
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed: expected an integer, got {seed!r}")
-        self.adapter, self.rates = adapter, check_rates(adapter.info, rates)
+        self.adapter, self.rates = adapter, checked_rates(adapter.info, rates)
         I = as_stack(stack)[0][0].input_size
         self.stack, _, _, _ = adapter.prepare(stack, np.zeros((1, 1, I)))
         self.D = len(self.stack[0])

@@ -26,13 +26,12 @@ dropout at all (the user's ``if training:``), so it draws nothing.
 """
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from reference import Grads, Result, layouts
 
-from conformance.adapters.base import BaseAdapter, as_stack
+from conformance.adapters.base import BaseAdapter, as_stack, checked_rates
 
 #: (knob on the input sequence, knob on the output sequence): ``tf.nn.dropout`` around the op
 DROPOUT_KNOBS = ("tf.nn.dropout(x)", "tf.nn.dropout(y)")
@@ -52,16 +51,8 @@ class BlockLSTM(BaseAdapter):
     def dropout_session(self, stack, rates, seed):
         """``tf.nn.dropout`` on x before the op and / or on its output after it, at the rates
         `rates` ({knob: p}, `DROPOUT_KNOBS`), after ``tf.random.set_seed(seed)``."""
-        if not isinstance(rates, dict):
-            raise ValueError(f"{self.info.name}: rates: expected {{knob: drop probability}}, got {rates!r}")
-        unknown = sorted(set(rates) - set(self.info.dropout))
-        if unknown:
-            raise ValueError(f"{self.info.name}: unknown dropout knobs {unknown}; it has {self.info.dropout}")
-        for knob, p in rates.items():
-            if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) < 1.0:
-                raise ValueError(f"{self.info.name}: {knob}: expected a drop probability p in [0, 1) "
-                                 f"(tf.nn.dropout's rate), got {p!r}")
-        return BlockLSTMSession(self, stack, {k: float(p) for k, p in rates.items()}, int(seed))
+        rates = checked_rates(self.info, rates, one=False, why="tf.nn.dropout's rate")
+        return BlockLSTMSession(self, stack, rates, int(seed))
 
     def vjp(self, stack, x, dy, dh_n=None, dc_n=None, h0=None, c0=None, lengths=None):
         """Gradients through TensorFlow's registered BlockLSTMGrad(V2), by ``tf.GradientTape``."""

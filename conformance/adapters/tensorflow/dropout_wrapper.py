@@ -34,14 +34,13 @@ initial state given as ``[h0, c0]`` (the cell's state list).
 """
 from __future__ import annotations
 
-import numbers
 import os
 
 import numpy as np
 
 from reference import Result, layouts
 
-from conformance.adapters.base import BaseAdapter, DeviceUnavailable, as_stack
+from conformance.adapters.base import BaseAdapter, DeviceUnavailable, as_stack, checked_rates
 
 __all__ = ["V2", "V1", "K3", "TFK", "V1CELL", "KNOBS", "BackendUnavailable", "keras_backend_problem", "make_cell",
            "set_weights", "make_wrapper", "split_state", "make_state", "step", "DropoutWrapperLSTM",
@@ -135,23 +134,9 @@ class DropoutWrapperLSTM(BaseAdapter):
     def dropout_session(self, stack, rates, seed):
         """The cell inside the wrapper with ``keep_prob = 1 - p`` for each knob in `rates`,
         after ``tf.random.set_seed(seed)``, ``seed=seed`` to the wrapper."""
-        return WrapperSession(self, stack, checked_rates(self.info, rates), int(seed))
-
-
-def checked_rates(info, rates):
-    """{knob: p} with p a real number in [0, 1); ValueError naming the knob otherwise."""
-    if not isinstance(rates, dict):
-        raise ValueError(f"{info.name}: rates: expected {{knob: drop probability}}, got {rates!r}")
-    unknown = sorted(set(rates) - set(info.dropout))
-    if unknown:
-        raise ValueError(f"{info.name}: unknown dropout knobs {unknown}; it has {info.dropout}")
-    out = {}
-    for knob, p in rates.items():
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) < 1.0:
-            raise ValueError(f"{info.name}: {knob}: expected a drop probability p in [0, 1) (the wrapper gets "
-                             f"keep_prob = 1 - p; keep_prob 0 makes its tf.nn.dropout call fail), got {p!r}")
-        out[knob] = float(p)
-    return out
+        rates = checked_rates(self.info, rates, one=False,
+                              why="the wrapper gets keep_prob = 1 - p; keep_prob 0 makes its tf.nn.dropout call fail")
+        return WrapperSession(self, stack, rates, int(seed))
 
 
 class WrapperSession:
