@@ -219,3 +219,29 @@ def test_sections_are_validated():
     assert validate_report({**r, "extra": []}) == ["unknown top-level key 'extra'"]
     with pytest.raises(ValueError, match="unknown report section"):
         build_report([], sections={"nonsense": [{}]})
+
+
+def _fp(adapter, knob, backend=None, **props):
+    base = {"input": "none", "recurrent": "none", "output": "none", "evaluation mode": "nothing dropped"}
+    return {"adapter": adapter, "knob": knob, "rate": 0.5, "backend": backend, "properties": {**base, **props}}
+
+
+def test_dropout_matrix_merges_alike_paths_and_shortens_hidden_cells():
+    from conformance.results import render
+
+    step = "per step, gates shared, rows independent, kept value 1/(1-p)"
+    report = {"fingerprints": [
+        _fp("tf.raw_ops.BlockLSTM", "tf.nn.dropout(y)", input="unknown (output masked)", output=step),
+        _fp("tf.raw_ops.BlockLSTMV2", "tf.nn.dropout(y)", input="unknown (output masked)", output=step),
+        _fp("tf.raw_ops.BlockLSTMV2", "tf.nn.dropout(x)", input=step),
+        _fp("flax.linen.LSTMCell", "nn.Dropout(x_t)", input=step),  # another framework: its own row
+    ]}
+    _, (header, rows), _ = render.semantics_tables(report)
+    by = {(r[1], r[2]): dict(zip(header, r)) for r in rows}
+    merged = by[("tf.raw_ops.BlockLSTM, tf.raw_ops.BlockLSTMV2", "tf.nn.dropout(y)=0.5")]
+    assert merged["input"] == "? (output)" and merged["output"] == "step, shared, rows, x1/(1-p)"
+    assert ("tf.raw_ops.BlockLSTMV2", "tf.nn.dropout(x)=0.5") in by  # measured differently: not merged
+    assert ("flax.linen.LSTMCell", "nn.Dropout(x_t)=0.5") in by and len(rows) == 3
+    assert render.short_cell("unknown (input masked)") == "?"
+    html = render.render_html({**sample(), "fingerprints": report["fingerprints"]})
+    assert "tf.raw_ops.BlockLSTM, tf.raw_ops.BlockLSTMV2" in html and "An empty cell" in html

@@ -193,11 +193,14 @@ SHORT = (("per sequence", "seq", "one mask per sequence, reused at every step"),
          ("rows independent", "rows", "each batch row draws its own mask"),
          ("kept value 1/(1-p)", "x1/(1-p)", "kept values scaled by 1/(1-p)"),
          ("unknown (input masked)", "?", "not measurable: the input mask hides it"),
+         ("unknown (<tensor> masked)", "? (<tensor>)", "not measurable: the mask on that tensor (output, state_h) hides it"),
          ("nothing dropped", "off", "nothing is dropped in evaluation mode"),
          ("same seed same masks; other seed other masks", "seeded", "same seed, same masks; other seed, other masks"),
          ("does not advance the random state", "no draw", "an inference call leaves the random state as it was"),
          ("advances the random state", "draws", "an inference call advances the random state"),
          ("none", "-", "nothing dropped there"))
+BLANK = ("An empty cell: the path has no such tensor (no cell state c in a GRU; no layer above the first "
+         "where the path runs one layer only).")
 PADDING_TITLES = {"zero_output": "zero_output (masked steps output 0, state carried)",
                   "repeat_output / carry_h": "repeat_output / carry_h (masked steps repeat the last output)"}
 
@@ -209,7 +212,7 @@ def short_cell(value):
     for phrase, short, _ in SHORT:
         if phrase != "none":
             text = text.replace(phrase, short)
-    return text
+    return re.sub(r"unknown \((\w+) masked\)", r"? (\1)", text)
 
 
 def _by_backend(values):
@@ -226,7 +229,8 @@ def _by_backend(values):
 def semantics_tables(report):
     """(padding, dropout, without): `padding` rows [framework, path, policy] for the paths that
     take lengths or a mask (one cell per path: per backend where the Keras backends differ);
-    `dropout` rows [framework, path, knob, properties...] (short cells, see SHORT); `without`:
+    `dropout` rows [framework, paths, knob, properties...] (short cells, see SHORT; the paths of a
+    framework whose cells are all alike for a knob share one row, their names joined); `without`:
     {framework: [paths]} measured with no dropout knob declared and no lengths input."""
     fps = report.get("fingerprints", [])
     padding, dropout, plain = defaultdict(dict), defaultdict(dict), defaultdict(set)
@@ -247,9 +251,11 @@ def semantics_tables(report):
         variants[(framework_of_adapter(a), base, _by_backend(v))].append(variant.rstrip("]"))
     pad_rows = sorted([fw, base + _variants_label(vs), policy] for (fw, base, policy), vs in variants.items())
     cols = [p for p in PROPERTY_ORDER if any(p in props for v in dropout.values() for props in v.values())]
-    drop_rows = sorted([framework_of_adapter(a), a, knob]
-                       + [_by_backend({b: short_cell(props.get(p, "")) for b, props in v.items()}) for p in cols]
-                       for (a, knob), v in dropout.items())
+    same = defaultdict(list)  # paths of one framework that measured the same for a knob: one row
+    for (a, knob), v in dropout.items():
+        cells = tuple(_by_backend({b: short_cell(props.get(p, "")) for b, props in v.items()}) for p in cols)
+        same[(framework_of_adapter(a), knob, cells)].append(a)
+    drop_rows = sorted([fw, ", ".join(sorted(paths)), knob, *cells] for (fw, knob, cells), paths in same.items())
     header = ["framework", "path", "knob"] + [PROPERTY_TITLES.get(p, p) for p in cols]
     return pad_rows, (header, drop_rows), {k: sorted(v) for k, v in sorted(plain.items())}
 
@@ -499,7 +505,7 @@ def _record_md(r, level="####"):
 
 def _legend_md():
     return ("Legend: " + "; ".join(f"`{short}` {meaning}" for _, short, meaning in SHORT)
-            + ". Cells that differ by Keras backend read `backend: value`.")
+            + ". " + BLANK + " Cells that differ by Keras backend read `backend: value`.")
 
 
 def render_markdown(report):
@@ -769,8 +775,9 @@ def render_html(report):
         body = ("<h3>Padded steps (lengths or a mask)</h3>"
                 + (_h_table(["framework", "path", "policy at padded steps"], pad) if pad else _none("None measured."))
                 + "<h3>Dropout</h3><details><summary>legend</summary>" + legend
-                + "<p>Cells that differ by Keras backend read <code>backend: value</code>.</p></details>"
-                + (_h_table(header, drop) if drop else _none("None measured.")))
+                + f"<p>{e(BLANK)} Cells that differ by Keras backend read <code>backend: value</code>.</p></details>"
+                + (_h_table(header, [[r[0], e(r[1]).replace("(", "(<wbr>"), *r[2:]] for r in drop], raw=(1,))
+                   if drop else _none("None measured.")))
         if plain:
             body += ("<p>Measured with no dropout knob and no lengths input: "
                      + "; ".join(f"{e(fw)}: {e(', '.join(ps))}" for fw, ps in plain.items()) + ".</p>")
