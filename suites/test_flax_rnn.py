@@ -276,36 +276,34 @@ def test_dropout_in_custom_cell(per_step, conformance_record):
 
 
 DEFAULT_SPLIT_SNIPPET = """import jax, jax.numpy as jnp, flax.linen as nn
-class DropoutLSTMCell(nn.RNNCellBase):
-    features: int
-    @nn.compact
-    def __call__(self, carry, x):
-        return nn.LSTMCell(self.features)(carry, nn.Dropout(0.5, deterministic=False)(x))
-    @nn.nowrap
-    def initialize_carry(self, rng, input_shape):
-        return nn.LSTMCell(self.features, parent=None).initialize_carry(rng, input_shape)
-    @property
-    def num_feature_axes(self):
-        return 1
-rnn = nn.RNN(DropoutLSTMCell(4), time_major=True)  # nn.RNN's default split_rngs
+from conformance.adapters.flax.linen import dropout_cell
+rnn = nn.RNN(dropout_cell("LSTMCell")(features=4, rate_x=0.5), time_major=True)  # nn.RNN's default split_rngs
 x = jnp.ones((5, 2, 3))
 variables = rnn.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x)
-y = rnn.apply(variables, x, rngs={"dropout": jax.random.key(2)})
-print(y.shape)"""
+print(rnn.apply(variables, x, rngs={"dropout": jax.random.key(2)}).shape)
+# standalone: python findings/flax-rnn-default-split-rngs-drops-dropout-stream.py"""
 
 
 def test_dropout_with_default_split_rngs(conformance_record):
-    """nn.Dropout inside a custom cell under nn.RNN with its DEFAULT split_rngs ({'params': False}),
-    ``rngs={'dropout': key}`` given at init and apply, as the flax dropout guide passes them: the
-    docstring says split_rngs decides whether a stream's key is split per step or replicated,
-    so the layer must run (with either mask structure)."""
+    """nn.Dropout inside a custom cell (`dropout_cell`, the one the dropout fingerprints use) under
+    nn.RNN with its DEFAULT split_rngs ({'params': False}), ``rngs={'dropout': key}`` given at init
+    and apply, as the flax dropout guide passes them: the docstring says split_rngs decides whether
+    a stream's key is split per step or replicated, so the layer must run (with either mask
+    structure)."""
     require("flax.linen")
+    import jax
+    import jax.numpy as jnp
+    from flax import linen as nn
+
+    from conformance.adapters.flax.linen import dropout_cell
+
     rec = record_base("linen", "DropoutLSTMCell", "dropout in a custom cell, nn.RNN's default split_rngs")
     rec.update(repro=DEFAULT_SPLIT_SNIPPET)
+    rnn = nn.RNN(dropout_cell("LSTMCell")(features=4, rate_x=0.5), time_major=True)
+    x = jnp.ones((5, 2, 3))
     try:
-        exec(compile(DEFAULT_SPLIT_SNIPPET.replace("print(y.shape)", "shape = y.shape"), "<repro>", "exec"),
-             scope := {})
-        got, ok = f"ran: y {tuple(scope['shape'])}", True
+        variables = rnn.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x)
+        got, ok = f"ran: y {tuple(rnn.apply(variables, x, rngs={'dropout': jax.random.key(2)}).shape)}", True
     except Exception as e:  # the flax error is the observation
         got, ok = f"{type(e).__name__}: {str(e).splitlines()[0][:160]}", False
     rec.update(reason=got)
