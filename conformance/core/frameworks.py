@@ -6,6 +6,7 @@ wheel, a missing shared library) raises: that is a finding, not a reason to skip
 from __future__ import annotations
 
 import importlib
+import re
 from importlib import metadata
 
 
@@ -29,3 +30,12 @@ def installed_version(dist_name: str) -> str | None:
         return metadata.version(dist_name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def exception_line(e, skip=(), limit=300):
+    """"Type: first line" of an exception a framework raised: its message's first non-empty line,
+    terminal colour codes removed, lines starting with a prefix in `skip` left out, at most
+    `limit` characters."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(e).splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith(tuple(skip))]
+    return f"{type(e).__name__}: {(lines or [''])[0][:limit]}"

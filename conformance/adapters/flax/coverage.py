@@ -49,8 +49,9 @@ from hypothesis import strategies as st
 import reference
 from reference import layouts
 
-from conformance.adapters.flax.linen import flip_within_lengths
+from conformance.adapters.flax.linen import flip_within_lengths, shapes
 from conformance.core.adapter_strategies import rounded
+from conformance.core.frameworks import exception_line as exc_line
 from conformance.core.strategies import Case
 from conformance.core.tolerances import tolerance
 
@@ -246,10 +247,6 @@ def build_module(cfg):
     return nnx.Bidirectional(nnx.RNN(cell(), **unroll), nnx.RNN(cell(), **unroll), **kw)
 
 
-def shapes(tree):
-    return {k: shapes(v) if isinstance(v, dict) else tuple(np.shape(v)) for k, v in dict(tree).items()}
-
-
 def put_nnx_params(module, pure):
     """Replace an nnx module's Params by the pure dict `pure` (shapes checked); returns it."""
     from flax import nnx
@@ -319,12 +316,6 @@ class Runner:
 
 class TreeMismatch(RuntimeError):
     pass
-
-
-def exc_line(e):
-    """The exception's type and its message's first non-empty line."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    return f"{type(e).__name__}: {(lines or [''])[0][:300]}"
 
 
 # ----------------------------------------------------------------------------- expected values

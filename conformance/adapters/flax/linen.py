@@ -33,6 +33,7 @@ carry is the state at each row's last valid step, which matches no reference pol
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -47,8 +48,9 @@ CELLS = {"flax.linen.LSTMCell": "LSTMCell", "flax.linen.OptimizedLSTMCell": "Opt
 
 
 def shapes(tree):
-    """The shapes of a nested dict of arrays (for comparing parameter trees)."""
-    return {k: shapes(v) if isinstance(v, dict) else tuple(v.shape) for k, v in tree.items()}
+    """The shapes of a nested mapping of arrays (for comparing parameter trees; FrozenDicts, nnx
+    pure dicts and eval_shape's ShapeDtypeStructs too)."""
+    return {k: shapes(v) if isinstance(v, Mapping) else tuple(np.shape(v)) for k, v in tree.items()}
 
 
 def canonical_grads(w, g):

@@ -22,13 +22,13 @@ import importlib.util
 import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 
 import numpy as np
 
 from conformance.core import paths
+from conformance.core.frameworks import exception_line
 
 BACKENDS = ("tensorflow", "jax", "torch")
 SEED = 23
@@ -155,9 +155,7 @@ def compute(keras, c, data, cid):
 def exc_line(e):
     """The exception's type and message (Keras' "Exception encountered when calling" wrapper and
     terminal colour codes left out)."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(e).splitlines()]
-    lines = [ln for ln in lines if ln and not ln.startswith("Exception encountered when calling")]
-    return f"{type(e).__name__}: {(lines or [''])[0][:300]}"
+    return exception_line(e, skip=("Exception encountered when calling",))
 
 
 def main(argv):
