@@ -16,7 +16,7 @@ from conformance.core.frameworks import installed_version
 from conformance.core.strategies import Case
 
 __all__ = ["variant", "masked_case", "nonzero_case", "STEP_MASK", "expected_policy", "record", "inject_masks", "layer_configs",
-           "DROPOUT_RATES"]
+           "tf_keras_layer_configs", "DROPOUT_RATES"]
 
 # (T=5, B=4): a full row, right padding, leading masked steps, an inner gap
 STEP_MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 0, 1, 1, 0]], bool).T
@@ -100,18 +100,22 @@ def inject_masks(stack, batch, rates, seed, gates):
     return inject, reference.StackMasks(layers=layers)
 
 
-@st.composite
-def layer_configs(draw, cell):
-    """Every documented constructor / call argument of keras.layers.LSTM / GRU, drawn together."""
+def _configs(draw, cell, keras3):
+    """One draw of `layer_configs` (keras3) or `tf_keras_layer_configs`, in one order of draws (the
+    derandomized ci profile's Keras 3 draws depend on it)."""
     rate = st.sampled_from(DROPOUT_RATES)
-    cfg = dict(
-        cell=cell,
-        dropout=draw(rate), recurrent_dropout=draw(rate),
-        implementation=draw(st.sampled_from([1, 2])),
-        use_cudnn=draw(st.sampled_from(["auto", True, False])),
-        unroll=draw(st.booleans()), go_backwards=draw(st.booleans()),
-        return_sequences=draw(st.booleans()), return_state=draw(st.booleans()),
-        stateful=draw(st.booleans()), seed=draw(st.sampled_from([None, 0, 1234])),
+    cfg = dict(cell=cell) if keras3 else dict(framework="tf_keras", cell=cell)
+    cfg.update(dropout=draw(rate), recurrent_dropout=draw(rate), implementation=draw(st.sampled_from([1, 2])))
+    if keras3:
+        cfg["use_cudnn"] = draw(st.sampled_from(["auto", True, False]))
+    cfg.update(unroll=draw(st.booleans()), go_backwards=draw(st.booleans()),
+               return_sequences=draw(st.booleans()), return_state=draw(st.booleans()),
+               stateful=draw(st.booleans()))
+    if keras3:
+        cfg["seed"] = draw(st.sampled_from([None, 0, 1234]))
+    else:
+        cfg["time_major"] = draw(st.booleans())
+    cfg.update(
         masking=draw(st.sampled_from(["none", "mask=", "Masking", "Embedding"])),
         zero_output_for_mask=draw(st.booleans()),
         initial_state=draw(st.booleans()), training=draw(st.booleans()),
@@ -122,3 +126,20 @@ def layer_configs(draw, cell):
     if cell == "gru":
         cfg["reset_after"] = draw(st.booleans())
     return cfg
+
+
+@st.composite
+def layer_configs(draw, cell):
+    """Every documented constructor / call argument of keras.layers.LSTM / GRU, drawn together."""
+    return _configs(draw, cell, keras3=True)
+
+
+@st.composite
+def tf_keras_layer_configs(draw, cell):
+    """Every documented constructor / call argument of tf-keras 2 ``tf_keras.layers.LSTM`` / ``GRU``
+    (tf_keras/src/layers/rnn/{lstm,gru,base_rnn}.py) drawn together: as `layer_configs` without
+    ``use_cudnn`` and ``seed`` (tf-keras has neither), with ``time_major``; ``implementation`` and
+    ``zero_output_for_mask`` are the keyword arguments LSTM / GRU pass on (LSTM: ``kwargs.pop
+    ("implementation", 2)``; RNN: ``kwargs.pop("zero_output_for_mask", False)``, documented in the RNN
+    docstring). ``framework`` tells `coverage.run_config` / `replay` the draw is tf-keras'."""
+    return _configs(draw, cell, keras3=False)
