@@ -84,8 +84,7 @@ KNOWN = {
 
 def expected_here(name):
     """The keras.toml entry making deviation `name` expected on this backend and version, or None."""
-    live = expect.applicable(ENTRIES, {"keras": installed_version("keras")}, expect.current_backend())
-    return next((e for e in live if e.matches_id(NODE.format(name))), None)
+    return expect.entry_for(ENTRIES, NODE.format(name), {"keras": installed_version("keras")}, expect.current_backend())
 
 
 def _rank(name):

@@ -70,8 +70,7 @@ def _softplus_beyond_float32(cfg):
 
 
 def expected_here(name):
-    live = expect.applicable(ENTRIES, {"onnxruntime": installed_version("onnxruntime")}, None)
-    return next((e for e in live if e.matches_id(NODE.format(name))), None)
+    return expect.entry_for(ENTRIES, NODE.format(name), {"onnxruntime": installed_version("onnxruntime")}, None)
 
 
 def explain(cfg, problem):

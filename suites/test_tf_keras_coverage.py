@@ -107,8 +107,8 @@ KNOWN = {
 
 def expected_here(name):
     """The tf_keras.toml entry making deviation `name` expected at this tf-keras version, or None."""
-    live = expect.applicable(ENTRIES, {"tf-keras": installed_version("tf-keras")}, expect.current_backend())
-    return next((e for e in live if e.matches_id(NODE.format(name))), None)
+    return expect.entry_for(ENTRIES, NODE.format(name), {"tf-keras": installed_version("tf-keras")},
+                            expect.current_backend())
 
 
 def explain(cfg, problem):

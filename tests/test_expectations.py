@@ -39,6 +39,14 @@ def test_load_and_match(tmp_path):
     assert expect.load_dir(tmp_path / "nowhere") == []
 
 
+def test_entry_for(tmp_path):
+    entries = expect.load_dir(write(tmp_path, ENTRY))
+    (e,) = entries
+    assert expect.entry_for(entries, "test_t.py::test_a[x]", {e.framework: "8.0"}, None) is e
+    assert expect.entry_for(entries, "test_t.py::test_b", {e.framework: "8.0"}, None) is None
+    assert expect.entry_for(entries, "test_t.py::test_a[x]", {e.framework: "0.9"}, None) is None
+
+
 def test_backend_restricts(tmp_path):
     (e,) = expect.load_dir(write(tmp_path, ENTRY.replace('outcome', 'backend = "jax"\noutcome')))
     assert e.applies("8.0", "jax") and not e.applies("8.0", "tensorflow")

@@ -155,6 +155,11 @@ def applicable(entries, versions, backend):
     return [e for e in entries if e.applies(versions.get(e.framework), backend)]
 
 
+def entry_for(entries, nodeid, versions, backend):
+    """The first entry that applies (`applicable`) and matches test `nodeid`, or None."""
+    return next((e for e in applicable(entries, versions, backend) if e.matches_id(nodeid)), None)
+
+
 def apply_to_records(records, entries, versions):
     """Records with the applicable entries applied, as in a pytest run: a failed/error record
     an entry matches becomes "xfailed", a passed one "xpassed", with the entry's label as the
