@@ -4,7 +4,7 @@
 #   make test-minimal  core only: every framework case must skip with a reason, none may error
 #   make report        python -m conformance run --out reports/latest (json, md, html, junit, claims.md)
 #                      and the claims ledger page reports/claims.md
-#   make matrix        Keras 3.14.1 vs 3.15.1 through tox, gated: reports/upgrade/
+#   make matrix        every release of requirements/matrix.toml in its own venv, gated: reports/versions/
 #   make bench         speed benchmarks (full sizes) -> reports/bench/ (pytest-benchmark JSON, report)
 #   make gpu           every CUDA case against the frameworks of the CURRENT python (no venv, no network:
 #                      for a borrowed GPU machine) -> $(GPU_OUT); a dry run without CUDA (README "GPU run")
@@ -96,15 +96,15 @@ report: venv
 	@echo "==> conformance run -> reports/latest"
 	$(VENV)/bin/python -m conformance run --out reports/latest --profile $(PROFILE) --claims reports/claims.md
 
-# The Keras upgrade, gated (README "Gating your own upgrade"): tox builds one env per Keras
-# release (tox.ini keras314, keras315), each writes reports/upgrade/<env>/; then the gate
-# compares them into reports/upgrade/gate-keras314-to-keras315.md (exit 1 = a regression,
-# which is a finding here, not a failure of this target).
+# The version matrix (README "The version matrix", conformance/entry/matrix.py): one venv per
+# release of requirements/matrix.toml (torch, TensorFlow + tf-keras, Keras on three backends,
+# onnxruntime), each running the suites of its framework into reports/versions/<framework>-<version>/
+# and removed afterwards; the gate between consecutive releases (gate-<framework>-<a>-to-<b>.md:
+# a regression is a result, not a failure of this target); reports/versions/matrix.{json,md}. A
+# release whose report matches its inputs is skipped, so an interrupted matrix resumes. About an
+# hour on 2 cores from nothing (the Keras releases ~13 min each); ~6 GB of disk at most at once.
 matrix: venv
-	@test -x .venv-tox/bin/tox || { $(PYTHON) -m venv .venv-tox && .venv-tox/bin/python $(PIP) -r $(REQ)/tools.txt; }
-	.venv-tox/bin/tox -e keras314,keras315
-	$(VENV)/bin/python -m conformance gate reports/upgrade/keras314/report.json reports/upgrade/keras315/report.json \
-		--out reports/upgrade/gate-keras314-to-keras315.md; test $$? -le 1
+	$(VENV)/bin/python -m conformance matrix $(MATRIX_ARGS)
 
 # Speed benchmarks (README "Benchmarks"): suites/test_bench*.py with RNN_BENCH_FULL=1 (sizes small,
 # medium, large; several alternating rounds), in three processes: Keras on tensorflow with every
@@ -141,5 +141,5 @@ gpu-wheels:
 	$(PYTHON) -m conformance gpu-wheels .whl
 
 clean:
-	rm -rf $(VENV) $(VENV_MIN) .venv-tox .tox .pytest_cache .hypothesis .benchmarks build dist *.egg-info rnn-conformance-runs
+	rm -rf $(VENV) $(VENV_MIN) .venv-tox .tox .matrix .pytest_cache .hypothesis .benchmarks build dist *.egg-info rnn-conformance-runs
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -51,7 +51,8 @@ BOUND_WHY = ("float64 GEMMs alone take ~2.2x torch's float32 forward on our CPUs
              "matrix products, nothing else, timed side by side) and its ratio to torch's forward is reported, "
              "not asserted; the backward stays bounded by torch's backward")
 THREADS = ("one", "default")
-SIZES = ("medium", "large") if bench.full_mode() else ("small",)
+# make bench: medium and large; make matrix (RNN_BENCH_SIZES=medium): medium; else the smoke run
+SIZES = (tuple(s for s in bench.sizes() if s != "small") or ("small",)) if bench.full_mode() else ("small",)
 ROUNDS = {"small": (1, 0.0), "medium": (9, 0.05), "large": (5, 0.0)}
 _NOTES = {"reference": "float64 NumPy", "float64": "float64 NumPy matrix products only", "torch": "float32, oneDNN"}
 _COMPARED = {"forward / GEMM floor": "reference float64 vs float64 GEMM floor"}

@@ -337,3 +337,36 @@ def test_gate_of_real_runs_narrower_vanished_disjoint(runs):
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.splitlines() == ["gate: the reports share no case: baseline ran 2 case(s) (--frameworks torch), "
                                      "candidate ran 2 case(s) (-k 'keras')"]
+
+
+def test_a_different_kernel_is_a_change_not_a_regression():
+    b = report({**rec("s.py::k"), "kernel": "CPU: fused jax gru"}, rec("s.py::n"))
+    c = report({**rec("s.py::k"), "kernel": "CPU: generic RNN loop"}, rec("s.py::n"))
+    v = gate.compare(b, c)
+    assert v.ok and v.kernels_compared == 1
+    assert notes(v, "kernel changed") == [("s.py::k", "CPU: fused jax gru -> CPU: generic RNN loop")]
+    assert "kernels: 1 compared, 1 changed" in gate.compared_line(v, b, c)
+    assert gate.compare(b, b).kernels_compared == 1 and not notes(gate.compare(b, b), "kernel changed")
+
+
+def _ratio(ratio, iqr, comparison="input dropout vs off"):
+    return {"id": "s.py::bench", "comparison": comparison, "adapter": "torch.nn.LSTM", "size": "medium",
+            "mode": "forward", "ratio": ratio, "ratio_iqr": iqr, "rounds": 9, "threads": "one"}
+
+
+@pytest.mark.parametrize("before, after, moved", [
+    ((1.10, 0.05), (1.60, 0.05), True),   # +45 %, intervals apart: listed
+    ((1.10, 0.05), (1.30, 0.05), False),  # +18 %: within RATIO_CHANGE
+    ((1.10, 0.40), (1.60, 0.40), False),  # +45 % but the IQRs overlap: noise
+    ((2.00, 0.05), (1.20, 0.05), True),   # -40 %: listed too
+])
+def test_benchmark_ratios_that_moved_are_listed(before, after, moved):
+    b = build_report([rec("s.py::bench")], sections={"benchmarks": [_ratio(*before), _ratio(1.0, 0.01, "other")]})
+    c = build_report([rec("s.py::bench")], sections={"benchmarks": [_ratio(*after), _ratio(1.0, 0.01, "other")]})
+    v = gate.compare(b, c)
+    assert v.ok and v.benchmarks_compared == 2
+    got = notes(v, "benchmark ratio changed")
+    assert bool(got) == moved, got
+    if moved:
+        assert got[0][0] == "torch.nn.LSTM medium forward: input dropout vs off"
+        assert f"{before[0]:.2f}x" in got[0][1] and f"{after[0]:.2f}x" in got[0][1]

@@ -25,7 +25,9 @@ says which (``threads``).
 
 Sizes (T, B, H; input size = H): small (16, 8, 32), medium (64, 32, 128), large
 (256, 64, 256). ``RNN_BENCH_FULL=1`` (set by ``make bench``) runs all three with several
-rounds; otherwise (``make test``) a smoke run: the small size, one round of one call each.
+rounds; ``RNN_BENCH_SIZES=medium`` (set by ``make matrix`` in each release's run) runs only the
+sizes named (comma-separated), with the same rounds as a full run; otherwise (``make test``) a
+smoke run: the small size, one round of one call each.
 """
 from __future__ import annotations
 
@@ -44,18 +46,31 @@ MODES = ("forward", "forward+backward")
 DROPOUTS = ("off", "input", "recurrent", "inter-layer")
 P = 0.3  # the drop probability of every dropout case
 FULL_ENV = "RNN_BENCH_FULL"
+SIZES_ENV = "RNN_BENCH_SIZES"
 # full runs: (rounds, min seconds per block) per size
 PLAN = {"small": (15, 0.02), "medium": (9, 0.03), "large": (5, 0.0)}
 QUICK_PLAN = (1, 0.0)
 
 
+def chosen_sizes(env=None):
+    """The sizes ``RNN_BENCH_SIZES`` names (comma-separated), () when unset; ValueError on an
+    unknown size."""
+    text = (os.environ if env is None else env).get(SIZES_ENV, "").strip()
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in names if s not in SIZES]
+    if unknown:
+        raise ValueError(f"{SIZES_ENV}={text!r}: unknown size(s) {', '.join(unknown)}; known: {', '.join(SIZES)}")
+    return names
+
+
 def full_mode(env=None):
-    """True when ``RNN_BENCH_FULL=1``: all sizes, several rounds (``make bench``)."""
-    return (os.environ if env is None else env).get(FULL_ENV, "") == "1"
+    """True when ``RNN_BENCH_FULL=1`` (``make bench``: all sizes) or ``RNN_BENCH_SIZES`` names
+    sizes (``make matrix``: those): every case, several rounds."""
+    return (os.environ if env is None else env).get(FULL_ENV, "") == "1" or bool(chosen_sizes(env))
 
 
 def sizes(env=None):
-    return tuple(SIZES) if full_mode(env) else ("small",)
+    return chosen_sizes(env) or (tuple(SIZES) if full_mode(env) else ("small",))
 
 
 def plan(size, env=None):

@@ -14,6 +14,9 @@ findings  lists the findings registry (findings/), writes upstream issue drafts 
 render    (re)writes report.md, details.md, findings.md, report.html, junit.xml, claims.md and
           drafts/ beside a report.json.
 validate  checks a report.json against the schema (docs/report-schema.md).
+matrix    every release of requirements/matrix.toml in its own venv (installed, run, removed),
+          the gate between consecutive releases, reports/versions/matrix.{json,md}; resumes
+          (see conformance/entry/matrix.py).
 gpu       every CUDA case in one short run against the installed frameworks, for a borrowed GPU
           machine (a dry run where there is no CUDA; see conformance/entry/gpu.py);
           gpu-wheels DIR downloads the wheels such a machine lacks.
@@ -345,6 +348,9 @@ def parser() -> argparse.ArgumentParser:
     from conformance.entry.gpu import add_parsers as add_gpu_parsers
 
     add_gpu_parsers(sub, kw)
+    from conformance.entry.matrix import add_parsers as add_matrix_parsers
+
+    add_matrix_parsers(sub, kw)
     return p
 
 

@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from conformance.core import paths
+from conformance.entry.outputs import write_outputs  # noqa: F401 (also used by gpu.py and cli.py)
 from conformance.results.merge import MergeError, merge_reports
 from conformance.results.report import ReportError, compared, load_report, validate_report
 
@@ -198,41 +199,6 @@ def run_part(part, i, n, out, args, root, scratch):
 
 OUTPUTS = ("report.json", "report.md", "details.md", "findings.md", "report.html", "junit.xml", "claims.md",
            "drafts/")
-
-
-def write_outputs(report, out, claims=None):
-    """report.json, report.md (the front page), details.md, findings.md, report.html, junit.xml,
-    claims.md and drafts/<finding>.md (one upstream issue draft per registry entry) in `out`, each
-    atomically; claims.md also to the path `claims` if given. Drafts of findings no longer in the
-    report are removed."""
-    from conformance.core.files import write_text_atomic
-    from conformance.results import claims as ledger
-    from conformance.results.findings import draft_markdown
-    from conformance.results.render import (render_details_markdown, render_findings_markdown, render_html,
-                                            render_junit, render_markdown)
-    from conformance.results.report import write_report_atomic
-
-    write_report_atomic(report, out / "report.json")
-    write_text_atomic(out / "report.md", render_markdown(report))
-    write_text_atomic(out / "details.md", render_details_markdown(report))
-    write_text_atomic(out / "findings.md", render_findings_markdown(report))
-    write_text_atomic(out / "report.html", render_html(report))
-    write_text_atomic(out / "junit.xml", render_junit(report))
-    drafts = out / "drafts"
-    entries = report.get("registry", [])
-    if entries or drafts.is_dir():
-        drafts.mkdir(exist_ok=True)
-        keep = set()
-        for entry in entries:
-            keep.add(f"{entry['id']}.md")
-            write_text_atomic(drafts / f"{entry['id']}.md", draft_markdown(entry, report.get("environment")))
-        for old in drafts.glob("*.md"):
-            if old.name not in keep:
-                old.unlink()
-    page = ledger.render_markdown(report)
-    write_text_atomic(out / "claims.md", page)
-    if claims:
-        write_text_atomic(claims, page)
 
 
 def default_out(now=None):

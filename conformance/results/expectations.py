@@ -5,7 +5,8 @@ Each file ``expectations/*.toml`` holds entries::
     [[expect]]
     test = "suites/test_keras_padding.py::test_masked_steps[keras.layers.GRU*]"  # fnmatch on the node id
     framework = "keras"        # the distribution whose version is checked
-    versions = ">=3.15,<3.16"  # PEP 440 specifier; omitted: any version
+    versions = "==3.14.1 || ==3.15.1"  # PEP 440 specifier(s), " || " between alternatives; omitted: any
+    measured = "3.13.2, 3.14.1, 3.15.1"  # the releases the version matrix ran (reports/versions/)
     backend = "jax"            # optional: only on this Keras backend
     outcome = "failed"         # what the deviation makes the test do: "failed" or "error"
     reason = "what the framework does, and why it differs"
@@ -20,6 +21,11 @@ fails, so a fixed deviation cannot go unnoticed); an applicable entry that match
 collected test of a collected file is warned about (the expectation has gone stale). The gate
 applies the same entries to a report's records (`apply_to_records`): a failed/errored record
 an entry matches becomes ``xfailed``, a passed one ``xpassed``.
+
+Where the version matrix (``make matrix``, reports/versions/) runs an entry's framework, its
+``versions`` is what the matrix measured: the releases in which the deviation showed, each
+exactly (``==``), and ``measured`` lists every release the matrix ran the entry's tests in
+(tests/test_matrix.py holds the files to reports/versions/matrix.json).
 """
 from __future__ import annotations
 
@@ -43,7 +49,26 @@ __all__ = ["Expectation", "ExpectationError", "load", "load_dir", "applicable", 
 OUTCOMES = ("failed", "error")
 PREFIX = "expected deviation: "
 SHORT_LIMIT = 120  # characters of the reason in the one-line (console) form
-_KEYS = {"test", "framework", "versions", "backend", "outcome", "reason", "link", "finding"}
+_KEYS = {"test", "framework", "versions", "backend", "outcome", "reason", "link", "finding", "measured"}
+ALTERNATIVE = "||"  # between the specifier sets of one `versions`: any of them
+
+
+def check_versions(text):
+    """InvalidSpecifier unless `text` is "" or PEP 440 specifier sets joined by " || "."""
+    for alt in text.split(ALTERNATIVE) if text.strip() else ():
+        if not alt.strip():
+            raise InvalidSpecifier(f"empty alternative in {text!r}")
+        SpecifierSet(alt.strip())
+
+
+def versions_contain(text, version):
+    """True when `version` (a string) is in `text` ("" = any; alternatives joined by " || ");
+    False for a version PEP 440 cannot read."""
+    try:
+        v = Version(version)
+    except InvalidVersion:
+        return False
+    return any(SpecifierSet(alt.strip()).contains(v, prereleases=True) for alt in (text or "").split(ALTERNATIVE))
 _REQUIRED = ("test", "framework", "outcome", "reason")
 
 
@@ -61,6 +86,7 @@ class Expectation:
     backend: Optional[str] = None
     link: Optional[str] = None
     finding: Optional[str] = None  # id of the findings/ entry this deviation is evidence of
+    measured: str = ""  # the releases the version matrix ran its tests in ("3.13.2, 3.14.1")
     source: str = ""  # "file.toml#N", for messages
 
     def matches_id(self, nodeid):
@@ -72,10 +98,7 @@ class Expectation:
             return False
         if self.backend is not None and backend != self.backend:
             return False
-        try:
-            return SpecifierSet(self.versions).contains(Version(version), prereleases=True)
-        except InvalidVersion:
-            return False
+        return versions_contain(self.versions, version)
 
     def label(self):
         """The full reason a matched test's record carries: "expected deviation: <reason> [<link>]"."""
@@ -111,9 +134,10 @@ def _entry(raw, source):
     if raw["outcome"] not in OUTCOMES:
         raise ExpectationError(f"{source}: outcome must be one of {OUTCOMES}, got {raw['outcome']!r}")
     try:
-        SpecifierSet(raw.get("versions", ""))
+        check_versions(raw.get("versions", ""))
     except InvalidSpecifier:
-        raise ExpectationError(f"{source}: versions {raw['versions']!r} is not a PEP 440 specifier") from None
+        raise ExpectationError(f"{source}: versions {raw['versions']!r} is not a PEP 440 specifier "
+                               f"(or several joined by ' || ')") from None
     if "link" in raw and not raw["link"].startswith(("https://", "http://")):
         raise ExpectationError(f"{source}: link must be an http(s) URL, got {raw['link']!r}")
     return Expectation(source=source, **raw)
@@ -233,9 +257,10 @@ def _fingerprint(raw, source, required=("adapter", "knob", "framework", "reason"
         raise ExpectationError(str(e)) from None
     raw = {"framework": "", "reason": "declared by the adapter's author", **raw}
     try:
-        SpecifierSet(raw.get("versions", ""))
+        check_versions(raw.get("versions", ""))
     except InvalidSpecifier:
-        raise ExpectationError(f"{source}: versions {raw['versions']!r} is not a PEP 440 specifier") from None
+        raise ExpectationError(f"{source}: versions {raw['versions']!r} is not a PEP 440 specifier "
+                               f"(or several joined by ' || ')") from None
     return ExpectedFingerprint(source=source, properties=tuple(sorted(props.items())),
                                **{k: v for k, v in raw.items() if k != "properties"})
 

@@ -28,7 +28,10 @@ A regression is:
   candidate's selection);
 - with --strict: any xpassed case in the candidate (an expectation that no longer holds).
 
-Also listed, not regressions: a finding whose repro (suites/test_findings.py) no longer
+Also listed, not regressions (changes, each with its evidence): a different kernel in a shared
+case's record ("kernel changed", e.g. a fused path that now falls back), a benchmark ratio that
+moved ("benchmark ratio changed": by more than RATIO_CHANGE and beyond both sides' interquartile
+ranges; speed is a measurement on a shared machine, not a verdict), a finding whose repro (suites/test_findings.py) no longer
 reproduces ("finding no longer reproduces (fixed?)": the framework changed; update the
 registry), new cases, fixed cases, cases that became skipped or unskipped,
 cases not run and fingerprints not measured on one side. The summary starts with what was
@@ -42,6 +45,7 @@ from conformance.results import expectations as expect
 from conformance.results.report import compared, part_name, run_of
 
 PASSING = ("passed", "xpassed")
+RATIO_CHANGE = 0.25  # a benchmark ratio that moves by more than this fraction (and beyond the IQRs) is listed
 FINDING_FIXED = "finding no longer reproduces (fixed?)"
 FAILING = ("failed", "error")
 
@@ -52,6 +56,8 @@ class Verdict:
     notes: list = field(default_factory=list)  # (kind, id, detail)
     shared: int = 0  # case ids present in both reports
     fingerprints_compared: int = 0  # fingerprints (adapter, backend, knob) measured in both
+    kernels_compared: int = 0  # shared cases whose record names the kernel that ran, on both sides
+    benchmarks_compared: int = 0  # benchmark ratios (adapter, size, mode, comparison) measured in both
 
     @property
     def ok(self):
@@ -216,6 +222,13 @@ def compare(baseline, candidate, entries=(), strict=False):
     if strict:
         v.regressions += [("unexpected pass (strict)", rid, r["reason"] or "")
                           for rid, r in sorted(cand.items()) if r["outcome"] == "xpassed"]
+    for rid in shared:
+        bk, ck = base[rid].get("kernel"), cand[rid].get("kernel")
+        if bk and ck:
+            v.kernels_compared += 1
+            if bk != ck:
+                v.notes.append(("kernel changed", rid, f"{bk} -> {ck}"))
+    _compare_benchmarks(v, baseline, candidate)
     bf, cf = _fingerprints(baseline), _fingerprints(candidate)
     for key in sorted(set(bf) | set(cf), key=str):
         if key not in cf:
@@ -235,6 +248,27 @@ def compare(baseline, candidate, entries=(), strict=False):
             else:
                 v.regressions.append(("fingerprint changed", _who(key), f"{prop}: {b!r} -> {c!r}"))
     return v
+
+
+def _ratios(report):
+    """{(adapter, size, mode, comparison): entry} of a report's benchmark ratio entries."""
+    return {(b.get("adapter"), b.get("size"), b.get("mode"), b["comparison"]): b
+            for b in report.get("benchmarks", []) if b.get("comparison") and b.get("ratio") is not None}
+
+
+def _compare_benchmarks(v, baseline, candidate):
+    br, cr = _ratios(baseline), _ratios(candidate)
+    for key in sorted(set(br) & set(cr), key=str):
+        b, c = br[key], cr[key]
+        v.benchmarks_compared += 1
+        lo_b, hi_b = b["ratio"] - (b.get("ratio_iqr") or 0), b["ratio"] + (b.get("ratio_iqr") or 0)
+        lo_c, hi_c = c["ratio"] - (c.get("ratio_iqr") or 0), c["ratio"] + (c.get("ratio_iqr") or 0)
+        moved = abs(c["ratio"] / b["ratio"] - 1) > RATIO_CHANGE if b["ratio"] > 0 else False
+        if moved and (hi_c < lo_b or hi_b < lo_c):
+            adapter, size, mode, comparison = key
+            v.notes.append(("benchmark ratio changed", f"{adapter} {size} {mode}: {comparison}",
+                            f"{b['ratio']:.2f}x (IQR {b.get('ratio_iqr') or 0:.2f}, {b.get('rounds')} rounds) -> "
+                            f"{c['ratio']:.2f}x (IQR {c.get('ratio_iqr') or 0:.2f}, {c.get('rounds')} rounds)"))
 
 
 def _versions(report):
@@ -264,6 +298,11 @@ def compared_line(verdict, baseline, candidate) -> str:
     fp_out = n["fingerprint not measured in the candidate"] + n["fingerprint not measured in the baseline"]
     if verdict.fingerprints_compared or fp_out:
         bits.append(f"fingerprints: {verdict.fingerprints_compared} compared, {fp_out} measured on one side only")
+    if verdict.kernels_compared:
+        bits.append(f"kernels: {verdict.kernels_compared} compared, {n['kernel changed']} changed")
+    if verdict.benchmarks_compared:
+        bits.append(f"benchmark ratios: {verdict.benchmarks_compared} compared, {n['benchmark ratio changed']} moved "
+                    f"by more than {RATIO_CHANGE:.0%}")
     return "; ".join(bits)
 
 

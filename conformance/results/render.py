@@ -23,6 +23,10 @@ brackets):
     Claims [claims]                   verdicts per seed document (the ledger: claims.md)
     Environment [environment]         versions, machine, the merged parts
 
+After the verdicts, "Releases covered" [releases] names the framework releases this report ran
+and, given the version matrix (``reports/versions/matrix.json``, `conformance.results.versions`),
+shows each framework's findings across its other releases and what changed between them.
+
 A Keras path is always named with its backend ("keras.layers.GRU [jax]"). A section whose data
 the report lacks says so. The HTML page loads nothing from outside: the style is inline, plots
 are PNGs embedded as data URIs, links to upstream issues are plain links (nothing is fetched).
@@ -38,7 +42,7 @@ from collections import Counter, defaultdict
 
 from conformance.results.report import OUTCOMES, part_name
 
-SECTIONS = (("verdicts", "Does it conform?"), ("failures", "Failures"),
+SECTIONS = (("verdicts", "Does it conform?"), ("releases", "Releases covered"), ("failures", "Failures"),
             ("semantics", "What each framework really does"), ("findings", "Findings"),
             ("deviations", "Expected deviations"), ("summary", "Cases per adapter"),
             ("error-growth", "Error growth over sequence length"), ("drop-rates", "Recovered drop rates"),
@@ -508,8 +512,75 @@ def _legend_md():
             + ". " + BLANK + " Cells that differ by Keras backend read `backend: value`.")
 
 
-def render_markdown(report):
-    """report.md, the front page: verdicts first; the long lists are in details.md and findings.md."""
+FRAMEWORK_DISTRIBUTIONS = ("torch", "tensorflow-cpu", "tensorflow", "keras", "tf-keras", "jax", "jaxlib", "flax",
+                           "onnx", "onnxruntime")
+
+
+def releases_covered(report):
+    """"torch 2.13.0+cpu, tensorflow-cpu 2.21.0, ..." of the frameworks the report's run had."""
+    pk = report.get("environment", {}).get("packages", {})
+    return ", ".join(f"{k} {pk[k]}" for k in FRAMEWORK_DISTRIBUTIONS if pk.get(k)) or "no framework"
+
+
+def _releases_md(report, matrix, link):
+    from conformance.results import versions
+
+    out = ["## Releases covered", "", f"This report ran {releases_covered(report)}.", ""]
+    if matrix:
+        out += [versions.render_section(matrix, link), ""]
+    else:
+        out += ["No version matrix beside this report (`make matrix` writes reports/versions/).", ""]
+    return out
+
+
+def _releases_html(report, matrix, link):
+    from conformance.results import versions
+
+    e = html.escape
+    body = f"<p>This report ran {e(releases_covered(report))}.</p>"
+    if not matrix:
+        return body + _none("No version matrix beside this report (make matrix writes reports/versions/).")
+    body += (f"<p>The <a href=\"{e(link)}\">version matrix</a> ({e(matrix['created'])}) ran the "
+             "suites of each framework under its current releases, one environment each (make matrix; the gate "
+             "between consecutive releases):</p>")
+    for g in matrix["groups"]:
+        rel = g["releases"]
+        body += f"<h3>{e(g['framework'])}: {e(' → '.join(rel))}</h3>"
+        body += f"<p>Cases: {e('; '.join(versions.cases_summary(matrix, g)))}.</p>"
+        if g["findings"]:
+            cls = {"deviation": "xf", "fails": "bad", "conforms": "ok", "fixed": "ok"}
+            rows = [[f"<code>{e(f['id'])}</code>"] + [
+                f"<span class=\"{cls.get(f['cells'][v]['state'], '')}\">{e(f['cells'][v]['state'])}</span>"
+                for v in rel] for f in g["findings"]]
+            body += _h_table(["finding", *rel], rows, raw=tuple(range(len(rel) + 1)))
+        body += "<ul>" + "".join(_gate_html(gate, link) for gate in matrix["gates"]
+                                 if gate["framework"] == g["framework"]) + "</ul>"
+    return body
+
+
+def _gate_html(g, link, limit=8):
+    """One gate of the version matrix as an HTML list item (its changes nested)."""
+    import posixpath
+
+    e = html.escape
+    head = f"<b>{e(g['from'])} → {e(g['to'])}</b>: "
+    if g["path"] is None:
+        return f"<li>{head}not compared (a report is missing)</li>"
+    verdict = "PASS" if g["exit"] == 0 else f"{len(g['regressions'])} regression(s)"
+    href = posixpath.join(posixpath.dirname(link), posixpath.basename(g["path"]))
+    items = g["regressions"] + g["changes"]
+    sub = "".join(f"<li>{e(it['kind'])}: <code>{e(it['id'])}</code>: {e(it['detail'][:240])}</li>"
+                  for it in items[:limit]) or "<li>no change.</li>"
+    if len(items) > limit:
+        sub += f"<li>... and {len(items) - limit} more (see the gate)</li>"
+    return (f"<li>{head}{e(verdict)}; compared {g['shared']} cases, {g['fingerprints_compared']} fingerprints, "
+            f"{g.get('kernels_compared', 0)} kernels, {g.get('benchmarks_compared', 0)} benchmark ratios (medium "
+            f"size); <a href=\"{e(href)}\">the gate</a><ul>{sub}</ul></li>")
+
+
+def render_markdown(report, matrix=None, matrix_link="../versions/matrix.md"):
+    """report.md, the front page: verdicts first; the long lists are in details.md and findings.md.
+    `matrix` (reports/versions/matrix.json's dict) adds the releases' section under the verdicts."""
     out = ["# Conformance report", "", f"Created {report['created']}: {summary_line(report)}.", ""]
     made = run_lines(report)
     if made:
@@ -523,6 +594,7 @@ def render_markdown(report):
                       [[r["group"], f"**{verdict_text(r)}**" if r["verdict"] == "FAILS" else verdict_text(r),
                         ", ".join(f"[{f}]({FINDINGS_PAGE}#{_anchor(f)})" for f in r["findings"]) or "-",
                         verdict_counts(r)] for r in rows]) if rows else "No results in this report.", ""]
+    out += _releases_md(report, matrix, matrix_link)
     fails = [r for r in report["results"] if r["outcome"] in FAILURE_OUTCOMES]
     out += ["## Failures", ""]
     if not fails:
@@ -746,7 +818,7 @@ def _link(url):
     return f"<a href=\"{e(url)}\">{e(url)}</a>" if url and url.startswith("https://") else e(url or "-")
 
 
-def render_html(report):
+def render_html(report, matrix=None, matrix_link="../versions/matrix.md"):
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Conformance report</title>"
              f"<meta name=\"viewport\" content=\"width=device-width\"><style>{STYLE}</style></head><body>"
@@ -766,6 +838,7 @@ def render_html(report):
          for r in rows], raw=(1, 2),
         row_class=lambda row: "bad" if "FAILS" in row[1] else "xf" if "known" in row[1] else
         "ok" if "conforms" in row[1] else "") if rows else _none("No results in this report."))
+    section("releases", _releases_html(report, matrix, matrix_link))
     fails = [r for r in report["results"] if r["outcome"] in FAILURE_OUTCOMES]
     section("failures", "".join(_record_html(r).replace("<details>", "<details open>", 1) for r in fails)
             or _none("None: no case failed, errored or passed unexpectedly."))
