@@ -370,3 +370,17 @@ def test_benchmark_ratios_that_moved_are_listed(before, after, moved):
     if moved:
         assert got[0][0] == "torch.nn.LSTM medium forward: input dropout vs off"
         assert f"{before[0]:.2f}x" in got[0][1] and f"{after[0]:.2f}x" in got[0][1]
+
+
+def test_a_finding_that_starts_to_reproduce_is_told_apart_from_a_fix():
+    gone = {**rec("suites/test_findings.py::test_repro[f-1]", "failed",
+                  reason="finding f-1 no longer reproduces on keras 3.14.1: fixed?"), "suite": "test_findings",
+            "finding": "f-1"}
+    back = {**rec("suites/test_findings.py::test_repro[f-1]", reason="reproduced on keras 3.15.1 in 2 s"),
+            "suite": "test_findings", "finding": "f-1"}
+    v = gate.compare(report(gone), report(back))
+    assert v.ok and notes(v, gate.FINDING_APPEARED) == [("suites/test_findings.py::test_repro[f-1]",
+                                                         "f-1: reproduced on keras 3.15.1 in 2 s")]
+    assert not notes(v, "fixed")
+    v = gate.compare(report(back), report(gone))
+    assert v.ok and notes(v, gate.FINDING_FIXED)

@@ -33,7 +33,9 @@ case's record ("kernel changed", e.g. a fused path that now falls back), a bench
 moved ("benchmark ratio changed": by more than RATIO_CHANGE and beyond both sides' interquartile
 ranges; speed is a measurement on a shared machine, not a verdict), a finding whose repro (suites/test_findings.py) no longer
 reproduces ("finding no longer reproduces (fixed?)": the framework changed; update the
-registry), new cases, fixed cases, cases that became skipped or unskipped,
+registry), a finding whose repro did not reproduce in the baseline and does now ("finding now
+reproduces": the deviation appeared; its tests' expectations say whether that is a regression),
+new cases, fixed cases, cases that became skipped or unskipped,
 cases not run and fingerprints not measured on one side. The summary starts with what was
 compared and shows both reports' selections.
 """
@@ -47,6 +49,7 @@ from conformance.results.report import compared, part_name, run_of
 PASSING = ("passed", "xpassed")
 RATIO_CHANGE = 0.25  # a benchmark ratio that moves by more than this fraction (and beyond the IQRs) is listed
 FINDING_FIXED = "finding no longer reproduces (fixed?)"
+FINDING_APPEARED = "finding now reproduces (it did not in the baseline)"
 FAILING = ("failed", "error")
 
 
@@ -79,6 +82,10 @@ def _case_changes(b, c):
             and "no longer reproduces" in (c["reason"] or "")):
         # a finding's repro stopped reproducing: the framework changed (fixed?), not a regression
         return None, FINDING_FIXED, f"{c['finding']}: {c['reason']}"
+    if (c.get("suite") == "test_findings" and b.get("finding") and bo in FAILING and co in PASSING
+            and "no longer reproduces" in (b["reason"] or "")):
+        # a finding's repro that did not reproduce in the baseline does now: the deviation appeared
+        return None, FINDING_APPEARED, f"{c['finding'] or b['finding']}: {c['reason'] or 'reproduced'}"
     if bo in PASSING and co in FAILING:
         return "now failing", None, detail
     if bo == "xfailed" and co in PASSING:
