@@ -158,22 +158,13 @@ def code_digest(root, frameworks=None):
 def judgement(entries, fingerprints, packages):
     """sha256 of the expectation entries and declared fingerprints that apply at these package
     versions (what the run's pytest marks xfail and what the coverage suites count as known;
-    their wording and file positions do not count)."""
-    def on(fw, applies):
-        v = packages.get(fw)
-        return v is not None and applies(v)
-
+    their wording and file positions do not count). An entry's backend is not a version: it is
+    passed as its own, so only the version decides."""
     live = sorted({(e.framework, e.test, e.backend or "", e.outcome, e.finding or "") for e in entries
-                   if on(e.framework, lambda v, e=e: expect_versions(e.versions, v))})
+                   if e.applies(packages.get(e.framework), e.backend)})
     fps = sorted({(e.framework, e.adapter, e.knob, e.backend or "", e.properties) for e in fingerprints
-                  if not e.versions or on(e.framework, lambda v, e=e: expect_versions(e.versions, v))}, key=str)
+                  if e.applies(packages.get(e.framework), e.backend)}, key=str)
     return hashlib.sha256(json.dumps([live, fps], default=str).encode()).hexdigest()[:16]
-
-
-def expect_versions(text, version):
-    from conformance.results.expectations import versions_contain
-
-    return versions_contain(text, version)
 
 
 def load_judging():
@@ -434,7 +425,8 @@ def cmd_matrix(args) -> int:
         for source, what in update_expectations(matrix):
             print(f"==> expectations/{source}: {what}", flush=True)
         matrix = assemble(envs, out, done)
-        stale = [e.name for e in envs if up_to_date(out / e.name, inputs_of(e, root, args.profile)[1], load_judging())]
+        judging = load_judging()
+        stale = [e.name for e in envs if up_to_date(out / e.name, inputs_of(e, root, args.profile)[1], judging)]
         print(f"==> matrix: {versions.summary_line(matrix)}" + (
             f"; judged with other expectations now, to run again: {', '.join(stale)}" if stale else ""), flush=True)
     return code
